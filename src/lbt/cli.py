@@ -1,0 +1,149 @@
+"""``lbt`` command line: train, eval, presets, keys.
+
+User mistakes (bad keys, values, files) print one ``lbt: error: ...`` line and exit with code 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from lbt import plugins
+from lbt.errors import LBTError
+
+EXIT_USAGE = 2
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="lbt", description="Learning by Teaching for implicit generators")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a generator (default preset: ring, a few minutes on a CPU)")
+    t.add_argument("--preset", default=None, help="named recipe (see `lbt presets`); default ring")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.gen_lr=1e-3 (repeatable)")  # fmt: skip
+    t.add_argument("--iterations", type=int, default=None, help="number of training iterations")
+    t.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    t.add_argument("--out", default=None, help="run directory (default runs/PRESET-TIMESTAMP)")
+    t.add_argument("--data-dir", default=None, help="where data files live (also LBT_DATA_DIR)")
+    _add_common(t)
+
+    e = sub.add_parser("eval", help="recompute a run's metrics from its checkpoint")
+    e.add_argument("run_dir", help="a run directory written by `lbt train`")
+    e.add_argument("--samples", type=int, default=None, help="samples to evaluate (default: the run's)")
+    _add_common(e)
+
+    p = sub.add_parser("presets", help="list the presets")
+    _add_common(p)
+    k = sub.add_parser("keys", help="list every config key with its default")
+    _add_common(k)
+    for module in plugins.load():
+        if hasattr(module, "add_subcommand"):
+            name = module.add_subcommand(sub)
+            _add_common(sub.choices[name])
+            COMMANDS[name] = module.run_subcommand
+    return ap
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from lbt import config
+    from lbt.train import Trainer
+
+    if args.data_dir:
+        os.environ["LBT_DATA_DIR"] = str(args.data_dir)
+    cfg = config.build(args.preset, config.parse_overrides(args.overrides),
+                       **{"train.iterations": args.iterations, "seed": args.seed})  # fmt: skip
+    if args.out:
+        out = Path(args.out)
+        if (out / "config.yaml").exists() or (out / "checkpoint.pt").exists():
+            raise LBTError(f"{out} already holds a run; choose another --out (nothing was changed)")
+    else:
+        out = Path("runs") / f"{cfg.preset}-{datetime.now():%Y%m%d-%H%M%S}"
+    trainer = Trainer(cfg, out_dir=out, progress=not args.no_progress)
+    metrics = trainer.fit()
+    print(_summary(metrics))
+    print(f"run directory: {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from lbt import config, rundir
+    from lbt.train import Trainer
+
+    run = Path(args.run_dir)
+    if not run.is_dir():
+        raise LBTError(f"{run} is not a directory")
+    cfg = config.load(run / "config.yaml")
+    payload = rundir.load_checkpoint(run / rundir.CHECKPOINT)
+    trainer = Trainer(cfg, out_dir=None, progress=False)
+    trainer.load_state(payload)
+    metrics = trainer.evaluate(args.samples or cfg.eval.samples, seed_offset=7)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from lbt import config
+
+    for name in sorted(config.PRESETS):
+        p = config.PRESETS[name]
+        data = p.get("data", {}).get("name", "?")
+        est = p.get("model", {}).get("estimator", "-")
+        its = p.get("train", {}).get("iterations", "-")
+        method = p.get("train", {}).get("method", "lbt")
+        print(f"{name:22s} data={data:14s} method={method:10s} estimator={est:8s} iterations={its}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from lbt import config
+
+    cfg = config.Config()
+    for key in config.keys(cfg):
+        obj = cfg
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        print(f"{key} = {obj!r}")
+    return 0
+
+
+def _summary(m: dict) -> str:
+    parts = []
+    if "modes_covered" in m:
+        parts.append(f"modes {m['modes_covered']}/{m['modes_total']}")
+        parts.append(f"high-quality {m['high_quality_fraction']:.3f}")
+        parts.append(f"inner-mode KL {m['inner_mode_kl']:.3f}")
+    parts.append(f"{m['iterations']} iterations in {m['wall_seconds']:.0f} s")
+    return "; ".join(parts)
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "presets": cmd_presets, "keys": cmd_keys}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except LBTError as exc:
+        if args.debug:
+            raise
+        print(f"lbt: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lbt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

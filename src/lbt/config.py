@@ -1,0 +1,307 @@
+"""Typed run configuration, named presets, and ``key=value`` overrides with clear errors.
+
+A config is a tree of dataclasses; its dotted keys (``train.gen_lr``) are what ``--set`` and the
+presets address. Every value is coerced to the field's declared type and range-checked, so a
+typo or a bad value fails before any work starts, with one line that names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lbt.errors import LBTError
+
+
+@dataclass
+class DataConfig:
+    name: str = "ring"  # ring | grid | npy (mnist / stacked-mnist added by the image modules)
+    modes: int = 8
+    radius: float = 1.0  # ring
+    spacing: float = 0.2  # grid
+    std: float = 0.1
+    path: str = ""  # npy: an (N, D) array of points
+
+
+@dataclass
+class ModelConfig:
+    generator: str = "mlp"
+    z_dim: int = 256
+    gen_hidden: int = 128
+    estimator: str = "vae"  # vae | mixture | gaussian
+    est_hidden: int = 128
+    vae_latent: int = 32
+    vae_x_var: float = 1e-3
+    mixture_components: int = 64
+    mixture_init_std: float = 0.5
+
+
+@dataclass
+class TrainConfig:
+    method: str = "lbt"
+    iterations: int = 3000
+    batch_size: int = 512  # real-data batch
+    gen_batch_size: int = 512  # generator samples per inner (unrolled) step
+    gen_lr: float = 1e-3
+    gen_lr_final: float = -1.0  # < 0: constant; else cosine decay to this value
+    beta1: float = 0.5
+    beta2: float = 0.999
+    eps: float = 1e-8
+    clip_norm: float = 5.0  # global-norm clip of the generator gradient; <= 0 disables
+
+
+@dataclass
+class LBTConfig:
+    unroll_steps: int = 5  # K
+    n_est: int = 2  # estimator updates per iteration
+    est_steps: int = 5  # optimizer steps per estimator update (official code: K)
+    est_lr: float = 1e-4  # inner (unrolled) learning rate
+    est_lr_mult: float = 3.0  # estimator-update lr = est_lr * this (official code: 3)
+    inner_optimizer: str = "adam"  # adam | sgd
+    adam_eps_inside_sqrt: bool = True
+    adam_second_moment_grad: bool = False
+
+
+@dataclass
+class EvalConfig:
+    every: int = 250  # iterations between history rows
+    train_samples: int = 20_000  # samples for metrics during training
+    samples: int = 500_000  # samples for the final metrics
+    stop_at_quality: bool = False  # stop once all modes are covered at >= target quality
+    target_quality: float = 0.86
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    lbt: LBTConfig = field(default_factory=LBTConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    device: str = "cpu"  # cpu | cuda | auto
+    preset: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.name": ("ring", "grid", "npy"),
+    "model.estimator": ("vae", "mixture", "gaussian"),
+    "model.generator": ("mlp",),
+    "train.method": ("lbt",),
+    "lbt.inner_optimizer": ("adam", "sgd"),
+    "device": ("cpu", "cuda", "auto"),
+}
+
+POSITIVE = {
+    "data.modes", "data.radius", "data.spacing", "data.std",
+    "model.z_dim", "model.gen_hidden", "model.est_hidden", "model.vae_latent", "model.vae_x_var",
+    "model.mixture_components", "model.mixture_init_std",
+    "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
+    "lbt.unroll_steps", "lbt.n_est", "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult",
+    "eval.every", "eval.train_samples", "eval.samples",
+}  # fmt: skip
+UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality"}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Fast default: same networks and objective, cheaper exact estimator (see docs/presets.md).
+    "ring": {
+        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
+        "model": {"estimator": "mixture", "mixture_components": 64},
+        "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
+        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
+    },
+    "grid": {
+        "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
+        "model": {"estimator": "mixture", "mixture_components": 128},
+        "train": {"iterations": 10000, "batch_size": 512, "gen_batch_size": 512, "gen_lr": 1e-3},
+        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
+    },
+    # The official code's hyperparameters (LBT_toy.py), see docs/faithfulness.md.
+    "paper-ring": {
+        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
+        "model": {"estimator": "vae"},
+        "train": {"iterations": 20000, "batch_size": 512, "gen_batch_size": 512, "gen_lr": 1e-3},
+        "lbt": {"unroll_steps": 5, "n_est": 2, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
+    },
+    "paper-grid": {
+        "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
+        "model": {"estimator": "vae"},
+        "train": {"iterations": 50000, "batch_size": 2048, "gen_batch_size": 2048, "gen_lr": 1e-3},
+        "lbt": {"unroll_steps": 5, "n_est": 3, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
+    },
+}
+DEFAULT_PRESET = "ring"
+
+
+def register_preset(
+    name: str, values: dict[str, Any], choices: dict[str, tuple[str, ...]] | None = None
+) -> None:
+    """Let extension modules (images, baselines) add presets and allowed choices."""
+    PRESETS[name] = values
+    for key, extra in (choices or {}).items():
+        CHOICES[key] = tuple(dict.fromkeys(CHOICES.get(key, ()) + extra))
+
+
+def _fields(obj: Any, prefix: str = "") -> dict[str, tuple[Any, dataclasses.Field]]:
+    out: dict[str, tuple[Any, dataclasses.Field]] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(_fields(value, prefix + f.name + "."))
+        else:
+            out[prefix + f.name] = (obj, f)
+    return out
+
+
+def keys(cfg: Config | None = None) -> list[str]:
+    return sorted(_fields(cfg or Config()))
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise LBTError(f"{key} must be true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise LBTError(f"{key} must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        try:
+            as_float = float(str(value).replace("_", ""))
+        except ValueError:
+            raise LBTError(f"{key} must be an integer, got {value!r}") from None
+        if not as_float.is_integer():
+            raise LBTError(f"{key} must be an integer, got {value!r}")
+        return int(as_float)
+    if kind is float:
+        if isinstance(value, bool):
+            raise LBTError(f"{key} must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise LBTError(f"{key} must be a number, got {value!r}") from None
+    return str(value)
+
+
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def set_value(cfg: Config, key: str, value: Any) -> None:
+    """Set one dotted key, coercing to the declared type; unknown keys get a did-you-mean hint."""
+    table = _fields(cfg)
+    if key not in table:
+        close = difflib.get_close_matches(key, table, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else " (see `lbt keys` for the list)"
+        raise LBTError(f"unknown config key {key!r}{hint}")
+    obj, f = table[key]
+    kind = f.type if isinstance(f.type, type) else _TYPES[str(f.type)]
+    setattr(obj, f.name, _coerce(key, value, kind))
+
+
+def apply(cfg: Config, values: dict[str, Any], prefix: str = "") -> None:
+    """Apply a nested dict (a preset or a config.yaml) onto ``cfg``."""
+    for k, v in values.items():
+        if isinstance(v, dict):
+            apply(cfg, v, prefix + k + ".")
+        else:
+            set_value(cfg, prefix + k, v)
+
+
+def parse_overrides(pairs: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for pair in pairs:
+        if "=" not in pair:
+            raise LBTError(f"--set expects key=value, got {pair!r}")
+        k, v = pair.split("=", 1)
+        out.append((k.strip(), v.strip()))
+    return out
+
+
+def validate(cfg: Config) -> Config:
+    """Range and choice checks; the first problem found is raised as one line."""
+    for key, (obj, f) in _fields(cfg).items():
+        v = getattr(obj, f.name)
+        if key in CHOICES and v not in CHOICES[key]:
+            raise LBTError(f"{key}={v!r} is not one of: {', '.join(CHOICES[key])}")
+        if key in POSITIVE and not v > 0:
+            raise LBTError(f"{key} must be > 0, got {v}")
+        if key in UNIT_INTERVAL and not 0 <= v < 1 + (key == "eval.target_quality"):
+            raise LBTError(f"{key} must lie in [0, 1), got {v}")
+    if cfg.data.name == "npy" and not cfg.data.path:
+        raise LBTError("data.name=npy needs data.path=FILE.npy (an N x D array of points)")
+    if cfg.data.name == "grid":
+        n = int(cfg.data.modes**0.5 + 0.5)
+        if n * n != cfg.data.modes:
+            raise LBTError(f"data.modes={cfg.data.modes} is not a square number; a grid needs n x n")
+    if cfg.eval.samples < 2 or cfg.eval.train_samples < 2:
+        raise LBTError("eval.samples and eval.train_samples must be at least 2")
+    return cfg
+
+
+def build(
+    preset: str | None = None,
+    overrides: list[tuple[str, Any]] | dict[str, Any] | None = None,
+    **top: Any,
+) -> Config:
+    """Defaults, then the preset, then ``overrides`` (dotted keys), then validation."""
+    from lbt import plugins
+
+    plugins.load()  # extensions register their presets and choices
+    name = preset or DEFAULT_PRESET
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LBTError(f"unknown preset {name!r} (available: {', '.join(sorted(PRESETS))}){hint}")
+    cfg = Config()
+    apply(cfg, PRESETS[name])
+    cfg.preset = name
+    items = overrides.items() if isinstance(overrides, dict) else (overrides or [])
+    for k, v in items:
+        set_value(cfg, k, v)
+    for k, v in top.items():
+        if v is not None:
+            set_value(cfg, k, v)
+    return validate(cfg)
+
+
+def save(cfg: Config, path: Path, meta: dict[str, Any] | None = None) -> None:
+    doc = cfg.to_dict()
+    if meta:
+        doc["meta"] = meta
+    from lbt.rundir import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
+
+
+def load(path: Path) -> Config:
+    """Read a run's ``config.yaml`` back (its ``meta`` block is informational and ignored)."""
+    from lbt import plugins
+
+    plugins.load()
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise LBTError(f"no config.yaml in {Path(path).parent} (is it a run directory?)") from None
+    except yaml.YAMLError as exc:
+        raise LBTError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise LBTError(f"{path} does not hold a config mapping")
+    doc.pop("meta", None)
+    cfg = Config()
+    apply(cfg, doc)
+    return validate(cfg)

@@ -1,0 +1,94 @@
+"""What the shared training loop needs from a method (LBT, GAN baselines, ...).
+
+A method owns its networks and optimizer states. The loop calls ``step`` once per iteration
+and ``diagnostics`` at evaluation time; everything else (data, schedules, evaluation, history,
+checkpoints, figures) lives in the loop so that every method gets it identically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from lbt.optim import Optimizer, Params, State, adam, clip_by_global_norm
+
+DataFn = Callable[[int], Tensor]
+
+
+class Method(nn.Module):
+    """Base class: subclasses set ``self.generator`` and implement :meth:`step`."""
+
+    name = "method"
+    generator: nn.Module
+
+    def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
+        """One training iteration; returns scalar logs (losses, gradient norms)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
+        """Extra scalars for the history (e.g. the estimator's ELBO on real and generated data)."""
+        return {}
+
+    @torch.no_grad()
+    def sample(self, n: int, batch: int = 65_536) -> Tensor:
+        was_training = self.generator.training
+        self.generator.eval()
+        out = torch.cat([self.generator.sample(min(batch, n - i)) for i in range(0, n, batch)])
+        self.generator.train(was_training)
+        return out
+
+    # Optimizer states are plain dicts of tensors; they travel with the module's state_dict.
+    def optimizer_states(self) -> dict[str, State]:
+        return {}
+
+    def load_optimizer_states(self, states: dict[str, State]) -> None:
+        for k, v in states.items():
+            setattr(self, k, v)
+
+
+class PureAdamStep:
+    """Apply a pure optimizer to an ``nn.Module``'s parameters in place (the outer updates).
+
+    The state stays a plain dict (checkpointable, inspectable); only the final write into the
+    module's parameters is in place.
+    """
+
+    def __init__(self, module: nn.Module, opt: Optimizer, clip_norm: float = 0.0):
+        self.module = module
+        self.opt = opt
+        self.clip_norm = clip_norm
+        self.state: State = opt.init(self.params())
+
+    def params(self) -> Params:
+        return {k: p for k, p in self.module.named_parameters() if p.requires_grad}
+
+    @torch.no_grad()
+    def apply(self, grads: Params, lr_scale: float = 1.0) -> float:
+        grads, norm = clip_by_global_norm(grads, self.clip_norm)
+        params = self.params()
+        new, self.state = self.opt.update(
+            grads, self.state, {k: p.detach() for k, p in params.items()}, lr_scale
+        )
+        for k, p in params.items():
+            p.copy_(new[k])
+        return float(norm)
+
+    def grads_of(self, loss: Tensor) -> Params:
+        params = self.params()
+        g = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        return {
+            k: torch.zeros_like(p) if gi is None else gi for (k, p), gi in zip(params.items(), g, strict=True)
+        }
+
+
+def outer_adam(module: nn.Module, lr: float, b1: float, b2: float, eps: float, clip: float) -> PureAdamStep:
+    """The outer optimizer: Adam in the form of TF's ``AdamOptimizer`` (epsilon outside the root)."""
+    return PureAdamStep(module, adam(lr, b1, b2, eps, eps_inside_sqrt=False), clip)
+
+
+def finite(logs: dict[str, float]) -> bool:
+    return all(math.isfinite(v) for v in logs.values())

@@ -1,0 +1,111 @@
+"""Pure, differentiable optimizers (optax-style: ``init(params) -> state``, ``update``).
+
+Parameters, gradients and optimizer state are plain ``dict[str, Tensor]``. ``update`` never
+mutates its inputs and builds its result from ordinary tensor ops, so when the gradients carry
+a graph (``create_graph=True``) the new parameters stay differentiable with respect to whatever
+produced those gradients -- the generator, in LBT's unrolled inner loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+Params = dict[str, Tensor]
+State = dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """A pair of pure functions; ``update(grads, state, params, lr_scale)`` returns new params/state."""
+
+    init: Callable[[Params], State]
+    update: Callable[[Params, State, Params, float], tuple[Params, State]]
+    name: str = ""
+
+
+def sgd(lr: float) -> Optimizer:
+    """Plain gradient descent, paper Eq. 4: ``phi <- phi - lr * grad``."""
+
+    def init(params: Params) -> State:
+        return {}
+
+    def update(grads: Params, state: State, params: Params, lr_scale: float = 1.0) -> tuple[Params, State]:
+        step = lr * lr_scale
+        return {k: params[k] - step * grads[k] for k in params}, state
+
+    return Optimizer(init, update, "sgd")
+
+
+def adam(
+    lr: float,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    *,
+    eps_inside_sqrt: bool = True,
+    differentiate_second_moment: bool = False,
+) -> Optimizer:
+    """Adam as a pure function.
+
+    The defaults follow the official LBT TensorFlow code: the bias corrections are folded into
+    the step size, epsilon sits *inside* the square root (``m / sqrt(v + eps)``, which keeps the
+    derivative finite when ``v = 0``) and the second moment is a stop-gradient, so the
+    hypergradient only flows through the first moment. ``eps_inside_sqrt=False`` gives the
+    ``torch.optim.Adam`` formula ``m_hat / (sqrt(v_hat) + eps)``;
+    ``differentiate_second_moment=True`` lets the hypergradient flow through ``v`` as well.
+    """
+
+    def init(params: Params) -> State:
+        state: State = {"step": torch.zeros((), dtype=torch.float64)}
+        for k, p in params.items():
+            state["m." + k] = torch.zeros_like(p).detach()
+            state["v." + k] = torch.zeros_like(p).detach()
+        return state
+
+    def update(grads: Params, state: State, params: Params, lr_scale: float = 1.0) -> tuple[Params, State]:
+        t = float(state["step"]) + 1.0
+        bc1 = 1.0 - b1**t
+        bc2 = 1.0 - b2**t
+        step = lr * lr_scale
+        new_params: Params = {}
+        new_state: State = {"step": state["step"] + 1.0}
+        for k, p in params.items():
+            g = grads[k]
+            m = b1 * state["m." + k] + (1.0 - b1) * g
+            g2 = g * g if differentiate_second_moment else (g * g).detach()
+            v = b2 * state["v." + k] + (1.0 - b2) * g2
+            if eps_inside_sqrt:
+                new_params[k] = p - (step * bc2**0.5 / bc1) * m / torch.sqrt(v + eps)
+            else:
+                new_params[k] = p - step * (m / bc1) / (torch.sqrt(v / bc2) + eps)
+            new_state["m." + k] = m
+            new_state["v." + k] = v
+        return new_params, new_state
+
+    return Optimizer(init, update, "adam")
+
+
+def detach(tree: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Cut every tensor of a params/state dict from the graph (the end of an unroll)."""
+    return {k: v.detach() for k, v in tree.items()}
+
+
+def global_norm(grads: Params) -> Tensor:
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads.values()]))
+
+
+def clip_by_global_norm(grads: Params, max_norm: float) -> tuple[Params, Tensor]:
+    """Scale all gradients together so their joint norm is at most ``max_norm`` (as TF does).
+
+    Returns the clipped gradients and the norm *before* clipping, for logging. ``max_norm <= 0``
+    disables clipping.
+    """
+    norm = global_norm(grads)
+    if max_norm <= 0:
+        return grads, norm
+    scale = torch.clamp(max_norm / (norm + 1e-12), max=1.0)
+    return {k: g * scale for k, g in grads.items()}, norm

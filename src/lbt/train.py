@@ -1,0 +1,263 @@
+"""The one training loop every method shares, and the notebook-friendly :class:`Trainer`.
+
+Read :meth:`Trainer.fit` top to bottom: step, evaluate every ``eval.every`` iterations (into
+the history, TensorBoard and the progress bar), checkpoint, and finally write the metrics and
+figures. Evaluation runs under a forked RNG seeded by the iteration, so how often you evaluate
+never changes the training trajectory.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lbt import config as config_mod
+from lbt import rundir
+from lbt.config import Config
+from lbt.datasets import Mixture, grid, load_points, ring
+from lbt.errors import LBTError
+from lbt.methods import Method, build_method
+from lbt.metrics import mode_metrics
+
+DATA_BUILDERS: dict[str, Callable[[Config], Any]] = {
+    "ring": lambda c: ring(c.data.modes, c.data.radius, c.data.std),
+    "grid": lambda c: grid(c.data.modes, c.data.spacing, c.data.std),
+    "npy": lambda c: load_points(c.data.path),
+}
+
+
+def make_data(cfg: Config) -> Any:
+    return DATA_BUILDERS[cfg.data.name](cfg)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LBTError("device=cuda but no CUDA GPU is visible; use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def lr_scale(cfg: Config, it: int) -> float:
+    """Cosine decay of the generator's learning rate to ``train.gen_lr_final`` (if >= 0)."""
+    t = cfg.train
+    if t.gen_lr_final < 0:
+        return 1.0
+    end = t.gen_lr_final / t.gen_lr
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(it / t.iterations, 1.0)))
+
+
+class Trainer:
+    """Build a run from a config (or your own modules), then ``fit()``, ``sample(n)``, ``evaluate()``.
+
+    ``out_dir=None`` keeps everything in memory (handy in a notebook); with a directory the
+    trainer writes config.yaml, history.csv, TensorBoard events, checkpoint.pt, metrics.json,
+    density.png and curves.png there.
+    """
+
+    def __init__(
+        self,
+        cfg: Config | None = None,
+        *,
+        preset: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        generator: nn.Module | None = None,
+        estimator: nn.Module | None = None,
+        data: Any = None,
+        out_dir: str | Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        from lbt import plugins
+
+        plugins.load()
+        self.cfg = cfg if cfg is not None else config_mod.build(preset, overrides)
+        self.out = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.device = resolve_device(self.cfg.device)
+        seed_everything(self.cfg.seed)
+        self.data = data if data is not None else make_data(self.cfg)
+        self.method: Method = build_method(self.cfg, self.data.dim, generator, estimator).to(self.device)
+        self.iteration = 0
+        self.train_seconds = 0.0
+        self.history: list[dict[str, float]] = []
+        self.metrics: dict[str, Any] = {}
+        self._writer = None
+
+    # -- data and sampling ---------------------------------------------------------------
+    def data_fn(self, n: int) -> Tensor:
+        return self.data.sample(n).to(self.device)
+
+    def sample(self, n: int) -> Tensor:
+        """``n`` generator samples on the CPU."""
+        return self.method.sample(n).cpu()
+
+    # -- evaluation ----------------------------------------------------------------------
+    def evaluate(self, n: int | None = None, seed_offset: int = 0) -> dict[str, float]:
+        """Metrics on ``n`` fresh samples (default ``eval.samples``), reproducible for a given run."""
+        n = n or self.cfg.eval.samples
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed * 1_000_003 + self.iteration + seed_offset)
+            x = self.sample(n)
+            out: dict[str, float] = {}
+            if getattr(self.data, "means", None) is not None:
+                out.update(mode_metrics(x, self.data.means, self.data.std).as_dict())
+            out.update(self.method.diagnostics(self.data_fn, min(n, 4096)))
+            out["sample_nonfinite_fraction"] = float((~torch.isfinite(x).all(1)).double().mean())
+        return out
+
+    def reached_quality(self, row: dict[str, float]) -> bool:
+        return (
+            "modes_covered" in row
+            and row["modes_covered"] >= row["modes_total"]
+            and row["high_quality_fraction"] >= self.cfg.eval.target_quality
+        )
+
+    # -- the loop ------------------------------------------------------------------------
+    def fit(self, iterations: int | None = None) -> dict[str, Any]:
+        """Train up to ``iterations`` (default ``train.iterations``) and return the final metrics."""
+        cfg = self.cfg
+        total = iterations if iterations is not None else cfg.train.iterations
+        self._open_run_dir()
+        bar = self._progress_bar(total)
+        self.method.train()
+        t_start = time.perf_counter()
+        stop_early = False
+        try:
+            while self.iteration < total and not stop_early:
+                t0 = time.perf_counter()
+                logs = self.method.step(self.data_fn, lr_scale(cfg, self.iteration))
+                self.train_seconds += time.perf_counter() - t0
+                self.iteration += 1
+                bar.update(1)
+                if self.iteration % cfg.eval.every == 0 or self.iteration == total:
+                    row = self._record(logs)
+                    bar.set_postfix(self._postfix(row), refresh=False)
+                    stop_early = cfg.eval.stop_at_quality and self.reached_quality(row)
+        finally:
+            bar.close()
+        self.metrics = self._finish(time.perf_counter() - t_start)
+        return self.metrics
+
+    def _record(self, logs: dict[str, float]) -> dict[str, float]:
+        row: dict[str, float] = {"iteration": self.iteration, "train_seconds": self.train_seconds}
+        row.update(logs)
+        row.update(self.evaluate(self.cfg.eval.train_samples))
+        self.history.append(row)
+        if self.out is not None:
+            rundir.write_history(self.out / "history.csv", self.history)
+            for k, v in row.items():
+                if k != "iteration" and isinstance(v, (int, float)) and math.isfinite(v):
+                    self._writer.add_scalar(k, v, self.iteration)
+            self._writer.flush()
+            self.save_checkpoint()
+        return row
+
+    def _finish(self, wall: float) -> dict[str, Any]:
+        final = self.evaluate(self.cfg.eval.samples, seed_offset=7)
+        metrics: dict[str, Any] = {
+            **final,
+            "iterations": self.iteration,
+            "wall_seconds": wall,
+            "train_seconds": self.train_seconds,
+            "seed": self.cfg.seed,
+            "preset": self.cfg.preset,
+            "method": self.cfg.train.method,
+        }
+        if self.out is not None:
+            self.save_checkpoint()
+            rundir.write_json(self.out / "metrics.json", metrics)
+            self.figures()
+            self._writer.close()
+        return metrics
+
+    # -- run directory -------------------------------------------------------------------
+    def _open_run_dir(self) -> None:
+        if self.out is None or self._writer is not None:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        meta = rundir.provenance()
+        meta["seed"] = self.cfg.seed
+        config_mod.save(self.cfg, self.out / "config.yaml", meta)
+        self._writer = SummaryWriter(str(self.out / "tensorboard"))
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "config": self.cfg.to_dict(),
+            "iteration": self.iteration,
+            "train_seconds": self.train_seconds,
+            "method": self.method.state_dict(),
+            "optimizers": self.method.optimizer_states(),
+            "history": self.history,
+            "rng": rundir.rng_state(),
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.out is not None:
+            rundir.save_checkpoint(self.out / rundir.CHECKPOINT, self.checkpoint_payload())
+
+    def load_state(self, payload: dict[str, Any]) -> None:
+        """Restore everything a checkpoint holds (networks, optimizer states, RNGs, history)."""
+        try:
+            self.method.load_state_dict(payload["method"])
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise LBTError(f"checkpoint does not fit this config's networks: {first}") from None
+        self.method.load_optimizer_states(payload["optimizers"])
+        self.iteration = int(payload["iteration"])
+        self.train_seconds = float(payload.get("train_seconds", 0.0))
+        self.history = list(payload.get("history", []))
+        rundir.set_rng_state(payload["rng"])
+
+    def figures(self) -> None:
+        """density.png (true vs generated, paper Fig. 1) and curves.png (Fig. 2 + ELBOs)."""
+        from lbt.plots import curves_figure, density_figure
+
+        if self.out is None or self.data.dim != 2:
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            real = self.data.sample(50_000).numpy()
+            fake = self.sample(50_000).numpy()
+        is_mix = isinstance(self.data, Mixture)
+        density_figure(
+            [("true", real), (f"{self.cfg.train.method} (iteration {self.iteration})", fake)],
+            self.data.extent(), self.out / "density.png",
+            mode_std=self.data.std if is_mix else None,
+            means=self.data.means.numpy() if is_mix else None,
+        )  # fmt: skip
+        curves_figure({self.cfg.train.method: self.history}, self.out / "curves.png",
+                      self.data.n_modes if is_mix else None)  # fmt: skip
+
+    def _progress_bar(self, total: int) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=self.iteration, disable=not self.progress, mininterval=0.5,
+                    desc=f"{self.cfg.train.method} {self.cfg.preset}", dynamic_ncols=True)  # fmt: skip
+
+    @staticmethod
+    def _postfix(row: dict[str, float]) -> dict[str, str]:
+        out = {}
+        if "modes_covered" in row:
+            out["modes"] = f"{int(row['modes_covered'])}/{int(row['modes_total'])}"
+            out["hq"] = f"{row['high_quality_fraction']:.3f}"
+            out["kl"] = f"{row['inner_mode_kl']:.3f}"
+        if "elbo_data" in row:
+            out["ll_data"] = f"{row['elbo_data']:.3f}"
+        return out
