@@ -113,10 +113,14 @@ class Trainer:
             torch.manual_seed(self.cfg.seed * 1_000_003 + self.iteration + seed_offset)
             x = self.sample(n)
             out: dict[str, float] = {}
-            if getattr(self.data, "means", None) is not None:
-                out.update(mode_metrics(x, self.data.means, self.data.std).as_dict())
+            if hasattr(self.data, "evaluate"):  # data sets that define their own metrics (images)
+                out.update(self.data.evaluate(self.method, n))
+            else:
+                x = self.sample(n)
+                if getattr(self.data, "means", None) is not None:
+                    out.update(mode_metrics(x, self.data.means, self.data.std).as_dict())
+                out["sample_nonfinite_fraction"] = float((~torch.isfinite(x).all(1)).double().mean())
             out.update(self.method.diagnostics(self.data_fn, min(n, 4096)))
-            out["sample_nonfinite_fraction"] = float((~torch.isfinite(x).all(1)).double().mean())
         return out
 
     def reached_quality(self, row: dict[str, float]) -> bool:
@@ -229,7 +233,14 @@ class Trainer:
         """density.png (true vs generated, paper Fig. 1) and curves.png (Fig. 2 + ELBOs)."""
         from lbt.plots import curves_figure, density_figure
 
-        if self.out is None or self.data.dim != 2:
+        if self.out is None:
+            return
+        if hasattr(self.data, "figures"):  # data sets that draw their own figures (images)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.cfg.seed)
+                self.data.figures(self.method, self.out, self.history)
+            return
+        if self.data.dim != 2:
             return
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)

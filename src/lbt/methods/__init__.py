@@ -23,17 +23,26 @@ def register(name: str) -> Callable[[Builder], Builder]:
     return deco
 
 
+GENERATORS: dict[str, Callable[[Config, int], nn.Module]] = {
+    "mlp": lambda cfg, x_dim: MLPGenerator(cfg.model.z_dim, x_dim, cfg.model.gen_hidden),
+}
+ESTIMATORS: dict[str, Callable[[Config, int], nn.Module]] = {
+    "vae": lambda cfg, x_dim: VAE(x_dim, cfg.model.vae_latent, cfg.model.est_hidden, cfg.model.vae_x_var),
+    "mixture": lambda cfg, x_dim: MixtureEstimator(
+        x_dim, cfg.model.mixture_components, init_std=cfg.model.mixture_init_std
+    ),
+    "gaussian": lambda cfg, x_dim: GaussianEstimator(x_dim),
+}
+
+
 def make_generator(cfg: Config, x_dim: int) -> nn.Module:
-    return MLPGenerator(cfg.model.z_dim, x_dim, cfg.model.gen_hidden)
+    """The generator named by ``model.generator`` (extensions add entries to ``GENERATORS``)."""
+    return GENERATORS[cfg.model.generator](cfg, x_dim)
 
 
 def make_estimator(cfg: Config, x_dim: int) -> nn.Module:
-    m = cfg.model
-    if m.estimator == "vae":
-        return VAE(x_dim, m.vae_latent, m.est_hidden, m.vae_x_var)
-    if m.estimator == "mixture":
-        return MixtureEstimator(x_dim, m.mixture_components, init_std=m.mixture_init_std)
-    return GaussianEstimator(x_dim)
+    """The estimator named by ``model.estimator`` (extensions add entries to ``ESTIMATORS``)."""
+    return ESTIMATORS[cfg.model.estimator](cfg, x_dim)
 
 
 @register("lbt")
