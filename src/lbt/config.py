@@ -53,6 +53,7 @@ class TrainConfig:
     beta2: float = 0.999
     eps: float = 1e-8
     clip_norm: float = 5.0  # global-norm clip of the generator gradient; <= 0 disables
+    time_limit: float = 0.0  # seconds of training (evaluation excluded) before stopping; 0 = none
 
 
 @dataclass
