@@ -152,7 +152,7 @@ class Trainer:
                     bar.set_postfix(self._postfix(row), refresh=False)
                     stop_early = cfg.eval.stop_at_quality and self.reached_quality(row)
                 if 0 < cfg.train.time_limit <= self.train_seconds and not stop_early:
-                    if self.history and self.history[-1]["iteration"] != self.iteration:
+                    if not self.history or self.history[-1]["iteration"] != self.iteration:
                         self._record(logs)
                     stop_early = True
         finally:
