@@ -34,6 +34,7 @@ class ModelConfig:
     z_dim: int = 256
     gen_hidden: int = 128
     estimator: str = "vae"  # vae | mixture | gaussian
+    discriminator: str = "mlp"  # GAN-family methods (lbt.methods.DISCRIMINATORS)
     est_hidden: int = 128
     vae_latent: int = 32
     vae_x_var: float = 1e-3
@@ -69,6 +70,23 @@ class LBTConfig:
 
 
 @dataclass
+class GANConfig:
+    """The GAN-family baselines and LBT-GAN (docs/methods.md says where each default comes from)."""
+
+    gen_lr: float = 1e-3  # generator lr of the pure GAN baselines (LBT-GAN uses train.gen_lr)
+    disc_lr: float = 1e-4  # discriminator (and VEEGAN reconstructor: gen_lr) Adam lr
+    disc_steps: int = 1  # discriminator updates per iteration
+    disc_hidden: int = 128
+    disc_layers: int = 2
+    disc_activation: str = "relu"  # relu | tanh | leaky_relu
+    unroll_steps: int = 5  # Unrolled GAN: K discriminator steps differentiated through
+    pack: int = 2  # PacGAN: samples per discriminator input
+    recon_weight: float = 1.0  # VEEGAN: weight of the latent reconstruction loss
+    rec_hidden: int = 128  # VEEGAN reconstructor width (two hidden layers)
+    lbt_gan_weight: float = 0.1  # LBT-GAN: lambda on the GAN loss (official toy default)
+
+
+@dataclass
 class EvalConfig:
     every: int = 250  # iterations between history rows
     train_samples: int = 20_000  # samples for metrics during training
@@ -83,6 +101,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     lbt: LBTConfig = field(default_factory=LBTConfig)
+    gan: GANConfig = field(default_factory=GANConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | auto
@@ -96,7 +115,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.name": ("ring", "grid", "npy"),
     "model.estimator": ("vae", "mixture", "gaussian"),
     "model.generator": ("mlp",),
-    "train.method": ("lbt",),
+    "train.method": ("lbt", "gan", "unrolled-gan", "veegan", "pacgan", "lbt-gan"),
+    "model.discriminator": ("mlp",),
+    "gan.disc_activation": ("relu", "tanh", "leaky_relu"),
     "lbt.inner_optimizer": ("adam", "sgd"),
     "device": ("cpu", "cuda", "auto"),
 }
@@ -107,6 +128,8 @@ POSITIVE = {
     "model.mixture_components", "model.mixture_init_std",
     "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
     "lbt.unroll_steps", "lbt.n_est", "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult",
+    "gan.gen_lr", "gan.disc_lr", "gan.disc_steps", "gan.disc_hidden", "gan.disc_layers",
+    "gan.unroll_steps", "gan.pack", "gan.rec_hidden",
     "eval.every", "eval.train_samples", "eval.samples",
 }  # fmt: skip
 UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality"}

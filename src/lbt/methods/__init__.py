@@ -10,6 +10,7 @@ from lbt.config import Config
 from lbt.methods.base import Method
 from lbt.methods.lbt import LBT, inner_optimizer
 from lbt.models import VAE, GaussianEstimator, MixtureEstimator, MLPGenerator, as_estimator
+from lbt.models.toy import glorot_, mlp
 
 Builder = Callable[[Config, int, nn.Module | None, nn.Module | None], Method]
 METHODS: dict[str, Builder] = {}
@@ -33,6 +34,25 @@ ESTIMATORS: dict[str, Callable[[Config, int], nn.Module]] = {
     ),
     "gaussian": lambda cfg, x_dim: GaussianEstimator(x_dim),
 }
+
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU}
+
+
+def _mlp_discriminator(cfg: Config, in_dim: int) -> nn.Module:
+    g = cfg.gan
+    sizes = [in_dim] + [g.disc_hidden] * g.disc_layers + [1]
+    return glorot_(mlp(sizes, _ACTIVATIONS[g.disc_activation]))
+
+
+# A discriminator maps a batch (B, *in_shape) to logits of shape (B,) or (B, 1). ``in_dim`` is the
+# flattened feature count it sees: x_dim, pack * x_dim (PacGAN) or z_dim + x_dim (VEEGAN).
+DISCRIMINATORS: dict[str, Callable[[Config, int], nn.Module]] = {"mlp": _mlp_discriminator}
+
+
+def make_discriminator(cfg: Config, x_dim: int) -> nn.Module:
+    """The discriminator named by ``model.discriminator`` (GAN baselines, LBT-GAN)."""
+    return DISCRIMINATORS[cfg.model.discriminator](cfg, x_dim)
 
 
 def make_generator(cfg: Config, x_dim: int) -> nn.Module:
@@ -73,7 +93,9 @@ __all__ = [
     "LBT",
     "METHODS",
     "Method",
+    "DISCRIMINATORS",
     "build_method",
+    "make_discriminator",
     "make_estimator",
     "make_generator",
     "register",

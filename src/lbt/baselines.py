@@ -1,0 +1,110 @@
+"""Plugin: the GAN-family baselines and LBT-GAN as ``train.method`` values, and ``lbt compare``.
+
+Every builder uses the shared generator (``model.generator``) and the discriminator named by
+``model.discriminator``; method-specific settings live in the ``gan`` config section.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from torch import nn
+
+from lbt.config import Config
+from lbt.errors import LBTError
+from lbt.methods import make_discriminator, make_estimator, make_generator, register
+from lbt.methods.base import Method
+from lbt.methods.gan import GAN, LBTGAN, PacGAN, UnrolledGAN
+from lbt.methods.lbt import inner_optimizer
+from lbt.methods.veegan import VEEGAN
+from lbt.models import as_estimator
+from lbt.models.toy import glorot_, mlp
+
+GAN_METHODS = ("gan", "unrolled-gan", "veegan", "pacgan", "lbt-gan")
+
+
+def _check(cfg: Config, packing: int) -> None:
+    t = cfg.train
+    if t.batch_size % packing or t.gen_batch_size % packing:
+        raise LBTError(f"gan.pack={packing} must divide train.batch_size={t.batch_size} "
+                       f"and train.gen_batch_size={t.gen_batch_size}")  # fmt: skip
+    if cfg.gan.recon_weight < 0 or cfg.gan.lbt_gan_weight < 0:
+        raise LBTError("gan.recon_weight and gan.lbt_gan_weight must be >= 0")
+
+
+def _gan_kwargs(cfg: Config) -> dict:
+    t, g = cfg.train, cfg.gan
+    return dict(gen_lr=g.gen_lr, disc_lr=g.disc_lr, beta1=t.beta1, beta2=t.beta2, eps=t.eps,
+                clip_norm=t.clip_norm, batch_size=t.batch_size, gen_batch_size=t.gen_batch_size,
+                disc_steps=g.disc_steps)  # fmt: skip
+
+
+def _gan(cls: type[GAN], packing: int = 1, unroll: int = 0):  # noqa: ANN202
+    def build(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+              estimator: nn.Module | None = None) -> Method:  # fmt: skip
+        _check(cfg, packing)
+        k = cfg.gan.unroll_steps if unroll else 0
+        return cls(generator or make_generator(cfg, x_dim), make_discriminator(cfg, x_dim * packing),
+                   packing=packing, unroll_steps=k, **_gan_kwargs(cfg))  # fmt: skip
+
+    return build
+
+
+register("gan")(_gan(GAN))
+register("unrolled-gan")(_gan(UnrolledGAN, unroll=1))
+
+
+@register("pacgan")
+def build_pacgan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+                 estimator: nn.Module | None = None) -> Method:  # fmt: skip
+    return _gan(PacGAN, packing=cfg.gan.pack)(cfg, x_dim, generator, estimator)
+
+
+@register("veegan")
+def build_veegan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+                 estimator: nn.Module | None = None) -> Method:  # fmt: skip
+    _check(cfg, 1)
+    gen = generator or make_generator(cfg, x_dim)
+    z_dim = getattr(gen, "z_dim", None)
+    if not isinstance(z_dim, int):
+        raise LBTError("veegan needs a generator with an integer z_dim and forward(z) -> x")
+    h = cfg.gan.rec_hidden
+    reconstructor = glorot_(mlp([x_dim, h, h, z_dim], nn.ReLU))
+    return VEEGAN(gen, make_discriminator(cfg, z_dim + x_dim), reconstructor,
+                  recon_weight=cfg.gan.recon_weight, **_gan_kwargs(cfg))  # fmt: skip
+
+
+@register("lbt-gan")
+def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+                  estimator: nn.Module | None = None) -> Method:  # fmt: skip
+    """LBT exactly as ``build_lbt`` configures it, plus a discriminator and the weighted GAN loss."""
+    _check(cfg, 1)
+    t, lb, g = cfg.train, cfg.lbt, cfg.gan
+    inner = inner_optimizer(
+        lb.inner_optimizer, lb.est_lr, t.beta1, t.beta2, t.eps,
+        eps_inside_sqrt=lb.adam_eps_inside_sqrt, second_moment_grad=lb.adam_second_moment_grad,
+    )  # fmt: skip
+    return LBTGAN(
+        generator or make_generator(cfg, x_dim),
+        as_estimator(estimator or make_estimator(cfg, x_dim)),
+        make_discriminator(cfg, x_dim),
+        gan_weight=g.lbt_gan_weight, disc_lr=g.disc_lr, disc_steps=g.disc_steps,
+        unroll_steps=lb.unroll_steps, n_est=lb.n_est, est_steps=lb.est_steps,
+        est_lr_mult=lb.est_lr_mult, inner=inner, gen_lr=t.gen_lr, beta1=t.beta1, beta2=t.beta2,
+        eps=t.eps, clip_norm=t.clip_norm, gen_batch_size=t.gen_batch_size, batch_size=t.batch_size,
+    )  # fmt: skip
+
+
+# -- the `lbt compare` subcommand -----------------------------------------------------------------
+def add_subcommand(subparsers: argparse._SubParsersAction) -> str:
+    from lbt.compare import add_arguments
+
+    p = subparsers.add_parser("compare", help="train several methods x seeds and tabulate/plot them")
+    add_arguments(p)
+    return "compare"
+
+
+def run_subcommand(args: argparse.Namespace) -> int:
+    from lbt.compare import run_from_args
+
+    return run_from_args(args)

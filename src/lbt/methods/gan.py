@@ -1,0 +1,246 @@
+"""GAN-family methods on the shared loop: GAN, Unrolled GAN, PacGAN, and LBT-GAN.
+
+They differ only in what the generator's loss sees:
+
+* **GAN** (Goodfellow et al. 2014): the non-saturating loss ``-log D(G(z))``;
+* **PacGAN** (Lin et al. 2018): the same, but the discriminator judges ``pack`` samples at once;
+* **Unrolled GAN** (Metz et al. 2017): the loss is taken at the discriminator after K more of
+  its own (pure Adam) steps, differentiated through with :func:`lbt.unroll.unroll`;
+* **LBT-GAN** (Du et al. 2018): LBT's teaching loss plus ``lambda`` times the GAN loss.
+
+Everything is generic: any generator with ``.sample(n)``, any discriminator mapping a batch to
+logits of shape ``(B,)`` or ``(B, 1)``, any estimator whose forward is a per-sample log-likelihood.
+The discriminator's optimizer is a pure :mod:`lbt.optim` Adam, so its state is a checkpointable
+dict and the very same optimizer can be unrolled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from lbt.methods.base import DataFn, Method, PureAdamStep, outer_adam
+from lbt.methods.lbt import LBT
+from lbt.optim import Params, State
+from lbt.unroll import params_of, unroll
+
+
+def nonsaturating_loss(fake_logits: Tensor) -> Tensor:
+    """Generator loss ``-log sigmoid(D(G(z)))`` (Goodfellow et al. 2014, Sec. 3)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Binary cross-entropy with real = 1, generated = 0."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def pack(x: Tensor, p: int) -> Tensor:
+    """Concatenate groups of ``p`` consecutive samples along the feature/channel axis (PacGAN)."""
+    if p == 1:
+        return x
+    if x.shape[0] % p:
+        raise ValueError(f"batch of {x.shape[0]} is not divisible by the packing degree {p}")
+    return x.reshape(x.shape[0] // p, p, *x.shape[1:]).flatten(1, 2)
+
+
+class Adversary:
+    """A discriminator with its pure-Adam state, and its loss as a function of explicit params.
+
+    Holding the loss in that form is what lets Unrolled GAN reuse :func:`lbt.unroll.unroll`: the
+    ordinary update is an unroll with ``create_graph=False``, the generator's look-ahead is the
+    same unroll with ``create_graph=True``.
+    """
+
+    def __init__(self, net: nn.Module, opt: PureAdamStep, *, packing: int = 1, steps: int = 1) -> None:
+        self.net = net
+        self.opt = opt
+        self.packing = packing
+        self.steps = steps
+
+    def logits(self, x: Tensor, params: Params | None = None) -> Tensor:
+        x = pack(x, self.packing)
+        out = self.net(x) if params is None else functional_call(self.net, params, (x,))
+        return out.reshape(x.shape[0])  # (B,) or (B, 1) -> (B,); anything else is a bug
+
+    def loss(self, params: Params, batch: Tensor) -> Tensor:
+        """Discriminator loss on ``batch = cat([real, fake])`` (equal halves)."""
+        real, fake = batch.chunk(2)
+        return discriminator_loss(self.logits(real, params), self.logits(fake, params))
+
+    def batches(self, real: Callable[[], Tensor], fake: Callable[[], Tensor]) -> Callable[[int], Tensor]:
+        return lambda _k: torch.cat([real(), fake()])
+
+    def update(self, real: Callable[[], Tensor], fake: Callable[[], Tensor]) -> float:
+        """``steps`` ordinary discriminator updates on fresh batches; returns the last loss."""
+        sample = self.batches(real, fake)
+
+        def detached(k: int) -> Tensor:
+            with torch.no_grad():  # no graph through the generator for D's own update
+                return sample(k)
+
+        phi, state, losses = unroll(
+            self.loss, params_of(self.net), self.opt.state, self.opt.opt,
+            detached, self.steps, create_graph=False,
+        )  # fmt: skip
+        with torch.no_grad():
+            for k, p in self.net.named_parameters():
+                if k in phi:
+                    p.copy_(phi[k])
+        self.opt.state = state
+        return losses[-1]
+
+    def look_ahead(self, real: Callable[[], Tensor], fake: Callable[[], Tensor], k: int) -> Params:
+        """The discriminator after ``k`` more steps, as a differentiable function of ``fake``'s source."""
+        phi_k, _, _ = unroll(
+            self.loss, params_of(self.net), self.opt.state, self.opt.opt,
+            self.batches(real, fake), k, create_graph=True,
+        )  # fmt: skip
+        return phi_k
+
+    @torch.no_grad()
+    def probabilities(self, real: Tensor, fake: Tensor) -> dict[str, float]:
+        return {
+            "disc_real": float(torch.sigmoid(self.logits(real)).mean()),
+            "disc_fake": float(torch.sigmoid(self.logits(fake)).mean()),
+        }
+
+
+def make_adversary(
+    net: nn.Module, lr: float, beta1: float, beta2: float, eps: float, *, packing: int = 1, steps: int = 1
+) -> Adversary:
+    """Discriminators use the same Adam form as the generators (no gradient clipping)."""
+    return Adversary(net, outer_adam(net, lr, beta1, beta2, eps, 0.0), packing=packing, steps=steps)
+
+
+class GAN(Method):
+    """Non-saturating GAN; ``packing > 1`` makes it PacGAN, ``unroll_steps > 0`` Unrolled GAN."""
+
+    name = "gan"
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        *,
+        gen_lr: float = 1e-3,
+        disc_lr: float = 1e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        clip_norm: float = 0.0,
+        batch_size: int = 512,
+        gen_batch_size: int | None = None,
+        disc_steps: int = 1,
+        packing: int = 1,
+        unroll_steps: int = 0,
+    ) -> None:
+        super().__init__()
+        self.generator = generator
+        self.discriminator = discriminator
+        self.batch_size = batch_size
+        self.gen_batch_size = gen_batch_size or batch_size
+        self.unroll_steps = unroll_steps
+        self.adv = make_adversary(
+            discriminator, disc_lr, beta1, beta2, eps, packing=packing, steps=disc_steps
+        )
+        self.gen_opt = outer_adam(generator, gen_lr, beta1, beta2, eps, clip_norm)
+
+    def generator_loss(self, data: DataFn) -> Tensor:
+        params = None
+        if self.unroll_steps > 0:  # Metz et al.: the loss at D after K steps, gradient through them
+            n = self.batch_size
+            params = self.adv.look_ahead(lambda: data(n), lambda: self.generator.sample(n), self.unroll_steps)
+        return nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size), params))
+
+    def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
+        n = self.batch_size
+        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
+        loss = self.generator_loss(data)
+        grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
+        return {"loss_disc": d_loss, "loss_gen": float(loss.detach()), "grad_norm_gen": grad_norm}
+
+    @torch.no_grad()
+    def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
+        """Mean D(x) on real and generated data (0.5 / 0.5 at the GAN equilibrium)."""
+        n -= n % self.adv.packing
+        return self.adv.probabilities(data(n), self.generator.sample(n))
+
+    def optimizer_states(self) -> dict[str, State]:
+        return {"gen_opt.state": self.gen_opt.state, "disc_opt.state": self.adv.opt.state}
+
+    def load_optimizer_states(self, states: dict[str, State]) -> None:
+        self.gen_opt.state = states["gen_opt.state"]
+        self.adv.opt.state = states["disc_opt.state"]
+
+
+class UnrolledGAN(GAN):
+    name = "unrolled-gan"
+
+
+class PacGAN(GAN):
+    name = "pacgan"
+
+
+class LBTGAN(LBT):
+    """LBT plus a discriminator: generator loss = teaching loss + ``gan_weight`` * GAN loss."""
+
+    name = "lbt-gan"
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        estimator: nn.Module,
+        discriminator: nn.Module,
+        *,
+        gan_weight: float = 0.1,
+        disc_lr: float = 1e-4,
+        disc_steps: int = 1,
+        packing: int = 1,
+        **lbt_kwargs: object,
+    ) -> None:
+        super().__init__(generator, estimator, **lbt_kwargs)  # type: ignore[arg-type]
+        self.discriminator = discriminator
+        self.gan_weight = gan_weight
+        b1, b2, eps = (lbt_kwargs.get(k, d) for k, d in (("beta1", 0.5), ("beta2", 0.999), ("eps", 1e-8)))
+        self.adv = make_adversary(
+            discriminator, disc_lr, float(b1), float(b2), float(eps), packing=packing, steps=disc_steps
+        )
+
+    def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
+        est_loss = self.update_estimator()
+        n = self.batch_size
+        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
+        teach = self.teaching_loss(data(self.batch_size))
+        gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
+        loss = teach + self.gan_weight * gan
+        grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
+        return {
+            "loss_est": est_loss,
+            "loss_disc": d_loss,
+            "loss_teach": float(teach.detach()),
+            "loss_gan": float(gan.detach()),
+            "loss_gen": float(loss.detach()),
+            "grad_norm_gen": grad_norm,
+        }
+
+    @torch.no_grad()
+    def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
+        out = super().diagnostics(data, n)
+        n -= n % self.adv.packing
+        out.update(self.adv.probabilities(data(n), self.generator.sample(n)))
+        return out
+
+    def optimizer_states(self) -> dict[str, State]:
+        return {**super().optimizer_states(), "disc_opt.state": self.adv.opt.state}
+
+    def load_optimizer_states(self, states: dict[str, State]) -> None:
+        super().load_optimizer_states(states)
+        self.adv.opt.state = states["disc_opt.state"]
+
+
+__all__ = ["GAN", "LBTGAN", "Adversary", "PacGAN", "UnrolledGAN", "discriminator_loss", "nonsaturating_loss"]
