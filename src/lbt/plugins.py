@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODULES: list[str] = []
+MODULES: list[str] = ["lbt.baselines"]
 
 _loaded: list[ModuleType] | None = None
 

@@ -60,8 +60,9 @@ def unroll(
         x = sample_fn(k)
         if not create_graph:
             x = x.detach()
-        value = loss(phi, x)
-        g = torch.autograd.grad(value, list(phi.values()), create_graph=create_graph)
+        with torch.enable_grad():  # the inner step needs d loss / d phi even under no_grad
+            value = loss(phi, x)
+            g = torch.autograd.grad(value, list(phi.values()), create_graph=create_graph)
         grads = dict(zip(phi, g, strict=True))
         losses.append(float(value.detach()))
         with torch.set_grad_enabled(create_graph):

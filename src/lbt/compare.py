@@ -1,0 +1,450 @@
+"""``lbt compare``: every (method, seed) pair on one preset and budget, then a table and figures.
+
+Layout of ``--out DIR``::
+
+    DIR/compare.json          what was asked (preset, methods, seeds, budget, overrides)
+    DIR/<method>/seed<k>/     an ordinary run directory (config.yaml, history.csv, metrics.json, ...)
+    DIR/table.md, table.csv   mean +- std over seeds, ranked (modes, then quality, then KL)
+    DIR/density.png           the true density and one panel per method (paper Fig. 1)
+    DIR/curves.png            the three metrics over iterations, mean and min-max band (Fig. 2)
+
+A run whose ``metrics.json`` exists is finished and is skipped on a rerun, so an interrupted
+compare is resumed by running the same command again; a half-written run is started afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lbt import config as config_mod
+from lbt import rundir
+from lbt.config import Config
+from lbt.errors import LBTError
+
+DEFAULT_METHODS = ("lbt", "gan", "unrolled-gan", "veegan", "pacgan", "lbt-gan")
+UNLIMITED_ITERATIONS = 10**9  # with --minutes alone, the time limit is the only stop
+
+
+@dataclass
+class Job:
+    method: str
+    seed: int
+    out: Path
+    cfg: Config
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} seed {self.seed}"
+
+
+# -- planning ------------------------------------------------------------------------------------
+def parse_methods(text: str | Sequence[str]) -> list[str]:
+    from lbt import plugins
+
+    plugins.load()  # extensions add method names
+    names = [m.strip() for m in text.split(",")] if isinstance(text, str) else list(text)
+    names = [m for m in names if m]
+    if not names:
+        raise LBTError("--methods needs at least one method name")
+    allowed = config_mod.CHOICES["train.method"]
+    for m in names:
+        if m not in allowed:
+            raise LBTError(f"unknown method {m!r} in --methods (available: {', '.join(allowed)})")
+    if len(set(names)) != len(names):
+        raise LBTError("--methods lists a method twice")
+    return names
+
+
+def plan(
+    out: Path,
+    preset: str | None = None,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    seeds: int = 3,
+    iterations: int | None = None,
+    minutes: float | None = None,
+    overrides: Sequence[tuple[str, Any]] = (),
+) -> list[Job]:
+    """Build and validate every run's config before any work starts."""
+    if seeds < 1:
+        raise LBTError(f"--seeds must be at least 1, got {seeds}")
+    if minutes is not None and not minutes > 0:
+        raise LBTError(f"--minutes must be > 0, got {minutes}")
+    if iterations is not None and iterations < 1:
+        raise LBTError(f"--iterations must be at least 1, got {iterations}")
+    jobs = []
+    for method in methods:
+        for seed in range(seeds):
+            top: dict[str, Any] = {"train.method": method, "seed": seed}
+            if iterations is not None:
+                top["train.iterations"] = iterations
+            if minutes is not None:
+                top["train.time_limit"] = minutes * 60.0
+                if iterations is None:
+                    top["train.iterations"] = UNLIMITED_ITERATIONS
+            cfg = config_mod.build(preset, list(overrides) + list(top.items()))
+            jobs.append(Job(method, seed, out / method / f"seed{seed}", cfg))
+    return jobs
+
+
+def _config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str | None:
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            d = _config_diff(va, vb, prefix + k + ".")
+            if d:
+                return d
+        elif va != vb:
+            return f"{prefix}{k}: {va!r} there, {vb!r} now"
+    return None
+
+
+def status(job: Job) -> str:
+    """``done`` (finished, same config), ``partial`` (started, unfinished) or ``new``."""
+    if not (job.out / "config.yaml").exists():
+        return "partial" if job.out.exists() and any(job.out.iterdir()) else "new"
+    old = config_mod.load(job.out / "config.yaml").to_dict()
+    diff = _config_diff(old, job.cfg.to_dict())
+    if diff:
+        raise LBTError(f"{job.out} holds a run with another config ({diff}); use another --out")
+    return "done" if (job.out / "metrics.json").exists() else "partial"
+
+
+# -- running -------------------------------------------------------------------------------------
+def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, Any]:
+    """Train one run into ``out`` (also the entry point of worker processes)."""
+    import torch
+
+    from lbt import plugins
+    from lbt.train import Trainer
+
+    plugins.load()
+    torch.set_num_threads(threads)
+    cfg = config_mod.Config()
+    config_mod.apply(cfg, cfg_dict)
+    return Trainer(config_mod.validate(cfg), out_dir=out, progress=False).fit()
+
+
+def _describe(m: dict[str, Any]) -> str:
+    parts = []
+    if "modes_covered" in m:
+        parts += [f"modes {m['modes_covered']}/{m['modes_total']}", f"hq {m['high_quality_fraction']:.3f}",
+                  f"KL {m['inner_mode_kl']:.3f}"]  # fmt: skip
+    parts.append(f"{m['iterations']} it, {m['train_seconds']:.0f} s")
+    return ", ".join(parts)
+
+
+def run_jobs(jobs: list[Job], workers: int, log: Any = print) -> list[tuple[Job, str]]:
+    """Run the jobs, ``workers`` at a time (separate processes when > 1); returns the failures."""
+    failures: list[tuple[Job, str]] = []
+    total = len(jobs)
+    done = 0
+
+    def report(job: Job, metrics: dict[str, Any] | None, err: str | None) -> None:
+        nonlocal done
+        done += 1
+        if err is not None:
+            failures.append((job, err))
+            log(f"[{done}/{total}] {job.label}: FAILED: {err}")
+        else:
+            log(f"[{done}/{total}] {job.label}: {_describe(metrics or {})}")
+
+    if workers <= 1:
+        for job in jobs:
+            try:
+                report(job, run_job(job.cfg.to_dict(), str(job.out), 1), None)
+            except Exception as exc:  # one broken run must not stop the others
+                report(job, None, f"{type(exc).__name__}: {exc}")
+        return failures
+    ctx = get_context("spawn")  # no forked torch state; safe with threads
+    pending = list(jobs)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        running: dict[Future, Job] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < workers:
+                    job = pending.pop(0)
+                    running[pool.submit(run_job, job.cfg.to_dict(), str(job.out), 1)] = job
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    job = running.pop(fut)
+                    try:
+                        report(job, fut.result(), None)
+                    except Exception as exc:  # a worker's error must not stop the other runs
+                        report(job, None, f"{type(exc).__name__}: {exc}")
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return failures
+
+
+# -- tables --------------------------------------------------------------------------------------
+@dataclass
+class Summary:
+    """One method's results over seeds."""
+
+    method: str
+    seeds: int
+    stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (mean, std)
+    modes_total: int | None = None
+
+    def mean(self, key: str, default: float = math.nan) -> float:
+        return self.stats.get(key, (default, 0.0))[0]
+
+
+TABLE_KEYS = ("modes_covered", "high_quality_fraction", "inner_mode_kl", "iterations", "train_seconds")
+
+
+def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
+    """Mean and (n-1) std over seeds per method, ranked best first.
+
+    Ranking: more modes covered first, then a higher high-quality fraction, then a lower
+    inner-mode KL, so a generator that collapses onto one mode ranks below one that covers all.
+    """
+    out = []
+    for method, runs in results.items():
+        s = Summary(method, len(runs))
+        for key in TABLE_KEYS:
+            vals = np.array([float(r[key]) for r in runs if key in r], dtype=float)
+            if len(vals):
+                std = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+                s.stats[key] = (float(vals.mean()), std)
+        totals = {int(r["modes_total"]) for r in runs if "modes_total" in r}
+        s.modes_total = totals.pop() if len(totals) == 1 else None
+        out.append(s)
+
+    def key(s: Summary) -> tuple[float, float, float]:
+        def finite(v: float, bad: float) -> float:
+            return v if math.isfinite(v) else bad
+
+        return (
+            -finite(s.mean("modes_covered"), -math.inf),
+            -finite(s.mean("high_quality_fraction"), -math.inf),
+            finite(s.mean("inner_mode_kl"), math.inf),
+        )
+
+    return sorted(out, key=key)
+
+
+def budget_text(cfg: Config) -> str:
+    t = cfg.train
+    if t.time_limit > 0 and t.iterations >= UNLIMITED_ITERATIONS:
+        return f"{t.time_limit / 60:g} minutes of training time per run (iterations differ by method)"
+    if t.time_limit > 0:
+        return f"{t.iterations} iterations or {t.time_limit / 60:g} training minutes per run, whichever first"
+    return f"{t.iterations} iterations per run, the same for every method"
+
+
+def _pm(s: Summary, key: str, fmt: str, scale: float = 1.0) -> str:
+    if key not in s.stats:
+        return "-"
+    m, sd = s.stats[key]
+    return f"{format(m * scale, fmt)} ± {format(sd * scale, fmt)}"
+
+
+def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
+    total = next((r.modes_total for r in rows if r.modes_total), None)
+    modes_head = f"modes covered (of {total})" if total else "modes covered"
+    lines = [
+        f"# {title}",
+        "",
+        f"Budget: {budget}. Mean ± std over seeds; ranked by modes, then high quality, then KL.",
+        "",
+        f"| rank | method | seeds | {modes_head} | high quality % | inner-mode KL | iterations | train s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, r in enumerate(rows, 1):
+        lines.append(
+            f"| {i} | {r.method} | {r.seeds} | {_pm(r, 'modes_covered', '.1f')} "
+            f"| {_pm(r, 'high_quality_fraction', '.1f', 100)} | {_pm(r, 'inner_mode_kl', '.3f')} "
+            f"| {_pm(r, 'iterations', '.0f')} | {_pm(r, 'train_seconds', '.0f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def table_csv(rows: list[Summary], budget: str) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    head = ["rank", "method", "seeds", "modes_total"]
+    for k in TABLE_KEYS:
+        head += [f"{k}_mean", f"{k}_std"]
+    w.writerow(head + ["budget"])
+    for i, r in enumerate(rows, 1):
+        vals: list[Any] = [i, r.method, r.seeds, r.modes_total if r.modes_total is not None else ""]
+        for k in TABLE_KEYS:
+            vals += list(r.stats[k]) if k in r.stats else ["", ""]
+        w.writerow(vals + [budget])
+    return buf.getvalue()
+
+
+# -- figures -------------------------------------------------------------------------------------
+def _samples(run: Path, n: int) -> np.ndarray:
+    """``n`` samples from a finished run's checkpoint (reproducible)."""
+    import torch
+
+    from lbt.train import Trainer
+
+    cfg = config_mod.load(run / "config.yaml")
+    trainer = Trainer(cfg, out_dir=None, progress=False)
+    trainer.load_state(rundir.load_checkpoint(run / rundir.CHECKPOINT))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return trainer.sample(n).numpy()
+
+
+def figures(out: Path, runs: dict[str, list[Path]], n_samples: int = 50_000) -> list[Path]:
+    """density.png (first seed of each method) and curves.png (all seeds); 2-D data only."""
+    import torch
+
+    from lbt.datasets import Mixture
+    from lbt.plots import curves_figure, density_figure
+    from lbt.train import make_data
+
+    first = next(iter(runs.values()))[0]
+    cfg = config_mod.load(first / "config.yaml")
+    data = make_data(cfg)
+    is_mix = isinstance(data, Mixture)
+    written = []
+    series = {
+        m: [r for d in dirs if (d / "history.csv").exists() for r in rundir.read_history(d / "history.csv")]
+        for m, dirs in runs.items()
+    }
+    curves_figure(series, out / "curves.png", data.n_modes if is_mix else None, elbo=False)
+    written.append(out / "curves.png")
+    if data.dim == 2:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            real = data.sample(n_samples).numpy()
+        panels = [("true", real)]
+        for m, dirs in runs.items():
+            panels.append(
+                (f"{m} (seed {config_mod.load(dirs[0] / 'config.yaml').seed})", _samples(dirs[0], n_samples))
+            )
+        density_figure(panels, data.extent(), out / "density.png",
+                       mode_std=data.std if is_mix else None,
+                       means=data.means.numpy() if is_mix else None)  # fmt: skip
+        written.append(out / "density.png")
+    return written
+
+
+# -- the whole study -----------------------------------------------------------------------------
+def aggregate(out: Path, jobs: list[Job]) -> list[Summary]:
+    """Read every finished run of ``jobs`` and write table.md, table.csv and the figures."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    runs: dict[str, list[Path]] = {}
+    for job in jobs:
+        path = job.out / "metrics.json"
+        if path.exists():
+            results.setdefault(job.method, []).append(json.loads(path.read_text()))
+            runs.setdefault(job.method, []).append(job.out)
+    if not results:
+        raise LBTError(f"no finished runs under {out}; nothing to tabulate")
+    rows = summarize(results)
+    cfg = jobs[0].cfg
+    budget = budget_text(cfg)
+    title = (
+        f"{cfg.preset}: {cfg.data.name} ({cfg.data.modes} modes)" if cfg.data.name != "npy" else cfg.preset
+    )
+    rundir.atomic_write_text(out / "table.md", table_markdown(rows, title, budget))
+    rundir.atomic_write_text(out / "table.csv", table_csv(rows, budget))
+    figures(out, {r.method: runs[r.method] for r in rows})
+    return rows
+
+
+def compare(
+    out: Path | str,
+    preset: str | None = None,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    seeds: int = 3,
+    iterations: int | None = None,
+    minutes: float | None = None,
+    overrides: Sequence[tuple[str, Any]] = (),
+    workers: int | None = None,
+    log: Any = print,
+) -> list[Summary]:
+    """Train what is missing, then tabulate and plot everything (the notebook entry point)."""
+    out = Path(out)
+    jobs = plan(out, preset, methods, seeds, iterations, minutes, overrides)
+    states = {id(j): status(j) for j in jobs}
+    todo = [j for j in jobs if states[id(j)] != "done"]
+    skipped = len(jobs) - len(todo)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"preset": jobs[0].cfg.preset, "methods": list(methods), "seeds": seeds,
+                "iterations": iterations, "minutes": minutes, "overrides": [list(o) for o in overrides],
+                "budget": budget_text(jobs[0].cfg), "command": " ".join(["lbt"] + sys.argv[1:])}  # fmt: skip
+    rundir.write_json(out / "compare.json", manifest)
+    for j in todo:
+        if states[id(j)] == "partial":  # an interrupted run: start it again from scratch
+            shutil.rmtree(j.out)
+    n_workers = max(1, min(workers or available_cores(), len(todo) or 1))
+    log(
+        f"compare: {len(jobs)} runs ({skipped} already finished, {len(todo)} to train, {n_workers} at a time)"
+    )
+    t0 = time.perf_counter()
+    failures = run_jobs(todo, n_workers, log)
+    rows = aggregate(out, jobs)
+    log(f"compare: trained {len(todo) - len(failures)} runs in {time.perf_counter() - t0:.0f} s")
+    if failures:
+        names = ", ".join(j.label for j, _ in failures)
+        raise LBTError(f"{len(failures)} run(s) failed ({names}); the table holds the others. "
+                       "Rerun the same command to retry only those")  # fmt: skip
+    return rows
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preset", default=None, help="data and shared settings (see `lbt presets`); default ring"
+    )
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                   help=f"comma-separated methods (default {','.join(DEFAULT_METHODS)})")  # fmt: skip
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per method (default 3)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--iterations", type=int, default=None, help="iterations per run (equal budget)")
+    budget.add_argument("--minutes", type=float, default=None, help="training minutes per run (equal budget)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key for every run (repeatable)")  # fmt: skip
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: one per core)")
+    p.add_argument("--out", default=None, help="study directory (default runs/compare-PRESET-TIMESTAMP)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise LBTError(f"--jobs must be at least 1, got {args.jobs}")
+    overrides = config_mod.parse_overrides(args.overrides)
+    for key, _ in overrides:
+        if key in ("train.method", "seed"):
+            raise LBTError(f"{key} is set per run by compare; use --methods / --seeds instead of --set")
+    methods = parse_methods(args.methods)
+    if args.out:
+        out = Path(args.out)
+    else:
+        name = args.preset or config_mod.DEFAULT_PRESET
+        out = Path("runs") / f"compare-{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    compare(out, args.preset, methods, args.seeds, args.iterations, args.minutes, overrides, args.jobs)
+    print((out / "table.md").read_text(), end="")
+    print(f"study directory: {out}")
+    return 0

@@ -1,0 +1,38 @@
+"""Presets resolve to the documented values; overrides are typed and validated."""
+
+import pytest
+
+from lbt import config
+from lbt.errors import LBTError
+
+
+def test_paper_presets_match_official_hyperparameters():
+    ring = config.build("paper-ring")
+    assert (ring.train.batch_size, ring.lbt.n_est, ring.train.gen_lr, ring.lbt.est_lr) == (512, 2, 1e-3, 1e-4)
+    assert (ring.lbt.unroll_steps, ring.train.beta1, ring.model.estimator) == (5, 0.5, "vae")
+    assert (ring.data.modes, ring.data.radius, ring.data.std) == (8, 1.0, 0.1)
+    grid = config.build("paper-grid")
+    assert (grid.train.batch_size, grid.lbt.n_est, grid.data.modes, grid.data.spacing, grid.data.std) == (
+        2048, 3, 100, 0.2, 0.01)  # fmt: skip
+    assert grid.lbt.est_lr_mult == 3.0 and grid.train.clip_norm == 5.0
+
+
+def test_overrides_are_coerced():
+    cfg = config.build("ring", [("train.iterations", "1e3"), ("lbt.adam_second_moment_grad", "true"),
+                                ("train.gen_lr", "3e-4")])  # fmt: skip
+    assert cfg.train.iterations == 1000 and isinstance(cfg.train.iterations, int)
+    assert cfg.lbt.adam_second_moment_grad is True
+    assert cfg.train.gen_lr == 3e-4
+
+
+@pytest.mark.parametrize("key, value", [("train.iterations", "1.5"), ("lbt.adam_second_moment_grad", "maybe"),
+                                        ("train.beta1", "1.0"), ("eval.every", "0")])  # fmt: skip
+def test_bad_values_raise(key, value):
+    with pytest.raises(LBTError, match=key.replace(".", r"\.")):
+        config.build("ring", [(key, value)])
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = config.build("grid", [("seed", "7")])
+    config.save(cfg, tmp_path / "config.yaml", {"note": "x"})
+    assert config.load(tmp_path / "config.yaml") == cfg
