@@ -273,7 +273,7 @@ def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
         lines.append(
             f"| {i} | {r.method} | {r.seeds} | {_pm(r, 'modes_covered', '.1f')} "
             f"| {_pm(r, 'high_quality_fraction', '.1f', 100)} | {_pm(r, 'inner_mode_kl', '.3f')} "
-            f"| {_pm(r, 'iterations', '.0f')} | {_pm(r, 'train_seconds', '.0f')} |"
+            f"| {_pm(r, 'iterations', '.0f')} | {_pm(r, 'train_seconds', '.1f')} |"
         )
     return "\n".join(lines) + "\n"
 
