@@ -44,8 +44,8 @@ class TinyGenerator(nn.Module):
 def test_user_modules_train_and_sample():
     gen = TinyGenerator()
     before = [p.detach().clone() for p in gen.parameters()]
-    trainer = Trainer(preset="ring", overrides={"train.iterations": 20, "eval.every": 10, "eval.samples": 5000,
-                                                "eval.train_samples": 1000},
+    fast = {"train.iterations": 20, "eval.every": 10, "eval.samples": 5000, "eval.train_samples": 1000}
+    trainer = Trainer(preset="ring", overrides=fast,
                       generator=gen, estimator=FlowLikeEstimator(), progress=False)  # fmt: skip
     metrics = trainer.fit()
     assert metrics["iterations"] == 20 and metrics["modes_total"] == 8

@@ -30,7 +30,14 @@ def test_train_writes_every_file(trained):
         assert key in metrics
     assert metrics["iterations"] == 30 and metrics["modes_total"] == 8
     header = (out / "history.csv").read_text().splitlines()[0].split(",")
-    for col in ["iteration", "modes_covered", "high_quality_fraction", "inner_mode_kl", "elbo_gen", "elbo_data"]:
+    for col in [
+        "iteration",
+        "modes_covered",
+        "high_quality_fraction",
+        "inner_mode_kl",
+        "elbo_gen",
+        "elbo_data",
+    ]:
         assert col in header
     assert len((out / "history.csv").read_text().splitlines()) == 1 + 3
     cfg = (out / "config.yaml").read_text()
@@ -54,7 +61,13 @@ def test_same_seed_same_metrics(trained, cli, tmp_path):
     assert res.returncode == 0, res.stderr
     a = json.loads((out / "metrics.json").read_text())
     b = json.loads((tmp_path / "again" / "metrics.json").read_text())
-    for key in ["modes_covered", "high_quality_fraction", "inner_mode_kl", "inner_mode_kl_covered", "elbo_gen"]:
+    for key in [
+        "modes_covered",
+        "high_quality_fraction",
+        "inner_mode_kl",
+        "inner_mode_kl_covered",
+        "elbo_gen",
+    ]:
         assert a[key] == b[key], key
     assert (out / "history.csv").read_text().splitlines()[1].split(",")[2:6] == (
         (tmp_path / "again" / "history.csv").read_text().splitlines()[1].split(",")[2:6]

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from lbt.models import MixtureEstimator, VAE
+from lbt.models import VAE, MixtureEstimator
 from lbt.optim import adam, sgd
 from lbt.unroll import functional_loss, params_of, unroll
 
@@ -40,7 +40,9 @@ def _objective(gen, est, zs, x_data, optimizer, k, theta):
 OPTIMIZERS = {
     "sgd": lambda: sgd(0.2),
     "adam-official-full": lambda: adam(0.05, 0.5, 0.999, 1e-8, differentiate_second_moment=True),
-    "adam-torch-full": lambda: adam(0.05, 0.9, 0.999, 1e-8, eps_inside_sqrt=False, differentiate_second_moment=True),
+    "adam-torch-full": lambda: adam(
+        0.05, 0.9, 0.999, 1e-8, eps_inside_sqrt=False, differentiate_second_moment=True
+    ),
 }
 
 
@@ -61,7 +63,10 @@ def test_hypergradient_matches_central_differences(opt_name, k):
             plus[name].view(-1)[i] += h
             minus[name].view(-1)[i] -= h
             with torch.no_grad():
-                fd = (_objective(gen, est, zs, x_data, opt, k, plus) - _objective(gen, est, zs, x_data, opt, k, minus)) / (2 * h)
+                fd = (
+                    _objective(gen, est, zs, x_data, opt, k, plus)
+                    - _objective(gen, est, zs, x_data, opt, k, minus)
+                ) / (2 * h)
             assert float(g.flatten()[i]) == pytest.approx(float(fd), rel=1e-5, abs=1e-8), (name, i)
 
 

@@ -42,12 +42,20 @@ def test_sgd_matches_torch():
 
 @pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.999)])
 def test_adam_torch_form_matches_torch(betas):
-    _compare(adam(0.01, *betas, 1e-8, eps_inside_sqrt=False), torch.optim.Adam, lr=0.01, betas=betas, eps=1e-8)
+    _compare(
+        adam(0.01, *betas, 1e-8, eps_inside_sqrt=False), torch.optim.Adam, lr=0.01, betas=betas, eps=1e-8
+    )
 
 
 def test_adam_official_form_equals_torch_form_without_eps():
     # With eps = 0 the official form m_t * sqrt(1-b2^t)/(1-b1^t) / sqrt(v) is algebraically torch's.
-    _compare(adam(0.01, 0.5, 0.999, 0.0, eps_inside_sqrt=True), torch.optim.Adam, lr=0.01, betas=(0.5, 0.999), eps=0.0)
+    _compare(
+        adam(0.01, 0.5, 0.999, 0.0, eps_inside_sqrt=True),
+        torch.optim.Adam,
+        lr=0.01,
+        betas=(0.5, 0.999),
+        eps=0.0,
+    )
 
 
 def test_adam_official_form_differs_with_eps_inside_sqrt():

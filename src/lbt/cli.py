@@ -17,7 +17,8 @@ from pathlib import Path
 from lbt import plugins
 from lbt.errors import LBTError
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad input: config, data, checkpoint
+EXIT_NUMERIC = 3  # training diverged (NaN/inf) and was stopped
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -37,6 +38,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     t.add_argument("--out", default=None, help="run directory (default runs/PRESET-TIMESTAMP)")
     t.add_argument("--data-dir", default=None, help="where data files live (also LBT_DATA_DIR)")
+    t.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue RUN (a run directory, or one of its checkpoint files)")  # fmt: skip
+    t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="checkpoint every N iterations (default: at every evaluation)")  # fmt: skip
+    t.add_argument("--on-nan", choices=["stop", "rollback"], default=None,
+                   help="on a NaN/inf loss or gradient: stop (default) or roll back")  # fmt: skip
     _add_common(t)
 
     e = sub.add_parser("eval", help="recompute a run's metrics from its checkpoint")
@@ -62,15 +69,32 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.data_dir:
         os.environ["LBT_DATA_DIR"] = str(args.data_dir)
-    cfg = config.build(args.preset, config.parse_overrides(args.overrides),
-                       **{"train.iterations": args.iterations, "seed": args.seed})  # fmt: skip
-    if args.out:
-        out = Path(args.out)
-        if (out / "config.yaml").exists() or (out / "checkpoint.pt").exists():
-            raise LBTError(f"{out} already holds a run; choose another --out (nothing was changed)")
+    progress = False if args.no_progress else None
+    top = {"train.iterations": args.iterations, "seed": args.seed,
+           "train.checkpoint_every": args.checkpoint_every, "train.on_nan": args.on_nan}  # fmt: skip
+    overrides = config.parse_overrides(args.overrides)
+    if args.resume:
+        if args.preset or args.out or args.seed is not None:
+            raise LBTError("--resume continues a run with its own config; drop --preset/--out/--seed")
+        run, ckpt = Path(args.resume), None
+        if run.is_file():
+            run, ckpt = run.parent, run
+        if not (run / "config.yaml").is_file():
+            raise LBTError(f"cannot resume {run}: no config.yaml there (is it a run directory?)")
+        extra = [(k, v) for k, v in top.items() if v is not None]
+        trainer = Trainer.resume(run, overrides + extra, progress=progress, checkpoint=ckpt)
+        out = run
+        print(f"resuming {run} at iteration {trainer.iteration}", file=sys.stderr)
     else:
-        out = Path("runs") / f"{cfg.preset}-{datetime.now():%Y%m%d-%H%M%S}"
-    trainer = Trainer(cfg, out_dir=out, progress=not args.no_progress)
+        cfg = config.build(args.preset, overrides, **top)
+        if args.out:
+            out = Path(args.out)
+            if (out / "config.yaml").exists() or (out / "checkpoint.pt").exists():
+                raise LBTError(f"{out} already holds a run; continue it with --resume {out} "
+                               "or choose another --out (nothing was changed)")  # fmt: skip
+        else:
+            out = Path("runs") / f"{cfg.preset}-{datetime.now():%Y%m%d-%H%M%S}"
+        trainer = Trainer(cfg, out_dir=out, progress=progress)
     metrics = trainer.fit()
     print(_summary(metrics))
     print(f"run directory: {out}")
@@ -136,10 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except LBTError as exc:
+        from lbt.train import Interrupted, NonFiniteError
+
         if args.debug:
             raise
         print(f"lbt: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        if isinstance(exc, Interrupted):
+            return 128 + exc.signum
+        return EXIT_NUMERIC if isinstance(exc, NonFiniteError) else EXIT_USAGE
     except KeyboardInterrupt:
         print("lbt: interrupted", file=sys.stderr)
         return 130

@@ -55,6 +55,10 @@ class TrainConfig:
     eps: float = 1e-8
     clip_norm: float = 5.0  # global-norm clip of the generator gradient; <= 0 disables
     time_limit: float = 0.0  # seconds of training (evaluation excluded) before stopping; 0 = none
+    checkpoint_every: int = 0  # iterations between checkpoints; 0 = at every evaluation
+    on_nan: str = "stop"  # stop | rollback (reload the last good checkpoint, lower learning rates)
+    max_rollbacks: int = 3
+    rollback_lr_factor: float = 0.5
 
 
 @dataclass
@@ -119,6 +123,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.discriminator": ("mlp",),
     "gan.disc_activation": ("relu", "tanh", "leaky_relu"),
     "lbt.inner_optimizer": ("adam", "sgd"),
+    "train.on_nan": ("stop", "rollback"),
     "device": ("cpu", "cuda", "auto"),
 }
 
@@ -132,7 +137,8 @@ POSITIVE = {
     "gan.unroll_steps", "gan.pack", "gan.rec_hidden",
     "eval.every", "eval.train_samples", "eval.samples",
 }  # fmt: skip
-UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality"}
+UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality", "train.rollback_lr_factor"}
+NON_NEGATIVE = {"train.time_limit", "train.checkpoint_every", "train.max_rollbacks", "train.clip_norm"}
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -264,6 +270,8 @@ def validate(cfg: Config) -> Config:
             raise LBTError(f"{key}={v!r} is not one of: {', '.join(CHOICES[key])}")
         if key in POSITIVE and not v > 0:
             raise LBTError(f"{key} must be > 0, got {v}")
+        if key in NON_NEGATIVE and v < 0:
+            raise LBTError(f"{key} must be >= 0, got {v}")
         if key in UNIT_INTERVAL and not 0 <= v < 1 + (key == "eval.target_quality"):
             raise LBTError(f"{key} must lie in [0, 1), got {v}")
     if cfg.data.name == "npy" and not cfg.data.path:
@@ -329,3 +337,28 @@ def load(path: Path) -> Config:
     cfg = Config()
     apply(cfg, doc)
     return validate(cfg)
+
+
+# Keys a resumed run may change: budgets, evaluation, schedules, failure policy. Everything else
+# (data, networks, method, batch sizes, optimizer form) must match the checkpoint.
+RESUMABLE_PREFIXES = ("train.iterations", "train.time_limit", "train.checkpoint_every", "train.on_nan",
+                      "train.max_rollbacks", "train.rollback_lr_factor", "train.gen_lr", "eval.",
+                      "device", "data.path", "data.dir")  # fmt: skip
+
+
+def from_dict(doc: dict[str, Any]) -> Config:
+    cfg = Config()
+    apply(cfg, {k: v for k, v in doc.items() if k != "meta"})
+    return cfg
+
+
+def check_resumable(old: Config, new: Config) -> None:
+    """Refuse to resume when a key that shapes the checkpoint's state has changed."""
+    a, b = _fields(old), _fields(new)
+    for key in sorted(a):
+        if key.startswith(RESUMABLE_PREFIXES) or key == "preset":
+            continue
+        va, vb = getattr(a[key][0], a[key][1].name), getattr(b[key][0], b[key][1].name)
+        if va != vb:
+            raise LBTError(f"cannot resume with {key}={vb!r}: the run was trained with {key}={va!r} "
+                           "(start a new run with --out to change it)")  # fmt: skip

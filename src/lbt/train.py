@@ -8,8 +8,11 @@ never changes the training trajectory.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
+import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,14 +82,16 @@ class Trainer:
         estimator: nn.Module | None = None,
         data: Any = None,
         out_dir: str | Path | None = None,
-        progress: bool = True,
+        progress: bool | None = True,
     ) -> None:
         from lbt import plugins
 
         plugins.load()
         self.cfg = cfg if cfg is not None else config_mod.build(preset, overrides)
         self.out = Path(out_dir) if out_dir is not None else None
-        self.progress = progress
+        # None: a live bar on a terminal, one line per evaluation otherwise (logs, CI).
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self._log_lines = progress is None and not self.progress
         self.device = resolve_device(self.cfg.device)
         seed_everything(self.cfg.seed)
         self.data = data if data is not None else make_data(self.cfg)
@@ -95,7 +100,12 @@ class Trainer:
         self.train_seconds = 0.0
         self.history: list[dict[str, float]] = []
         self.metrics: dict[str, Any] = {}
+        self.wall_seconds = 0.0
+        self.lr_factor = 1.0  # lowered by NaN rollbacks
+        self.rollbacks = 0
+        self.events: list[dict[str, Any]] = []
         self._writer = None
+        self._good: dict[str, Any] = {}
 
     # -- data and sampling ---------------------------------------------------------------
     def data_fn(self, n: int) -> Tensor:
@@ -111,7 +121,6 @@ class Trainer:
         n = n or self.cfg.eval.samples
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed * 1_000_003 + self.iteration + seed_offset)
-            x = self.sample(n)
             out: dict[str, float] = {}
             if hasattr(self.data, "evaluate"):  # data sets that define their own metrics (images)
                 out.update(self.data.evaluate(self.method, n))
@@ -132,33 +141,86 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self, iterations: int | None = None) -> dict[str, Any]:
-        """Train up to ``iterations`` (default ``train.iterations``) and return the final metrics."""
+        """Train up to ``iterations`` (default ``train.iterations``) and return the final metrics.
+
+        SIGINT/SIGTERM finish the current iteration, write a checkpoint and raise
+        :class:`Interrupted`; a non-finite loss or gradient raises :class:`NonFiniteError`
+        (``train.on_nan=stop``) or rolls back to the last good checkpoint with lower learning
+        rates (``train.on_nan=rollback``).
+        """
         cfg = self.cfg
         total = iterations if iterations is not None else cfg.train.iterations
         self._open_run_dir()
+        self._good = self._snapshot()
         bar = self._progress_bar(total)
         self.method.train()
-        t_start = time.perf_counter()
+        t_start = time.perf_counter() - self.wall_seconds
         stop_early = False
-        try:
-            while self.iteration < total and not stop_early:
-                t0 = time.perf_counter()
-                logs = self.method.step(self.data_fn, lr_scale(cfg, self.iteration))
-                self.train_seconds += time.perf_counter() - t0
-                self.iteration += 1
-                bar.update(1)
-                if self.iteration % cfg.eval.every == 0 or self.iteration == total:
-                    row = self._record(logs)
-                    bar.set_postfix(self._postfix(row), refresh=False)
-                    stop_early = cfg.eval.stop_at_quality and self.reached_quality(row)
-                if 0 < cfg.train.time_limit <= self.train_seconds and not stop_early:
-                    if not self.history or self.history[-1]["iteration"] != self.iteration:
-                        self._record(logs)
-                    stop_early = True
-        finally:
-            bar.close()
-        self.metrics = self._finish(time.perf_counter() - t_start)
+        with _StopSignals() as signals:
+            try:
+                while self.iteration < total and not stop_early:
+                    t0 = time.perf_counter()
+                    logs = self.method.step(self.data_fn, lr_scale(cfg, self.iteration) * self.lr_factor)
+                    self.train_seconds += time.perf_counter() - t0
+                    self.iteration += 1
+                    bar.update(1)
+                    bad = [k for k, v in logs.items() if not math.isfinite(v)]
+                    if bad:
+                        self._non_finite(bad, logs, bar)
+                        continue
+                    if self.iteration % cfg.eval.every == 0 or self.iteration == total:
+                        row = self._record(logs)
+                        self._show(bar, row)
+                        stop_early = cfg.eval.stop_at_quality and self.reached_quality(row)
+                    if 0 < cfg.train.time_limit <= self.train_seconds and not stop_early:
+                        if not self.history or self.history[-1]["iteration"] != self.iteration:
+                            self._record(logs)
+                        stop_early = True
+                    every = cfg.train.checkpoint_every
+                    if every > 0 and self.iteration % every == 0:
+                        self._commit_good()
+                    if signals.received:
+                        self.wall_seconds = time.perf_counter() - t_start
+                        self._commit_good()
+                        raise Interrupted(signals.received, self.iteration, self.out)
+            finally:
+                bar.close()
+        self.wall_seconds = time.perf_counter() - t_start
+        self.metrics = self._finish()
         return self.metrics
+
+    # -- failure handling ----------------------------------------------------------------
+    def _snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self.checkpoint_payload())
+
+    def _commit_good(self) -> None:
+        """This state is good: keep it in memory and on disk (the rollback/resume point)."""
+        self._good = self._snapshot()
+        if self.out is not None:
+            rundir.save_checkpoint(self.out / rundir.CHECKPOINT, self._good)
+
+    def _non_finite(self, bad: list[str], logs: dict[str, float], bar: Any) -> None:
+        cfg = self.cfg.train
+        what = ", ".join(f"{k}={logs[k]}" for k in bad)
+        if cfg.on_nan != "rollback" or self.rollbacks >= cfg.max_rollbacks:
+            extra = f" after {self.rollbacks} rollbacks" if self.rollbacks else ""
+            raise NonFiniteError(
+                f"non-finite value at iteration {self.iteration}: {what}{extra}; "
+                + (f"the last good checkpoint (iteration {self._good['iteration']}) in {self.out} is intact"
+                   if self.out is not None else "no checkpoint was written")
+            )  # fmt: skip
+        count, factor, failed_at = self.rollbacks + 1, self.lr_factor * cfg.rollback_lr_factor, self.iteration
+        self.load_state(self._good)
+        self.rollbacks, self.lr_factor = count, factor
+        if hasattr(self.method, "scale_learning_rates"):
+            self.method.scale_learning_rates(cfg.rollback_lr_factor)
+        self.events.append({"iteration": failed_at, "event": "rollback", "to": self.iteration,
+                            "lr_factor": self.lr_factor, "quantities": bad})  # fmt: skip
+        bar.n = self.iteration
+        msg = (f"non-finite {', '.join(bad)} at iteration {failed_at}: rolled back to iteration "
+               f"{self.iteration}, learning-rate factor now {self.lr_factor:g}")  # fmt: skip
+        print(f"lbt: warning: {msg}", file=sys.stderr)
+        self._commit_good()
 
     def _record(self, logs: dict[str, float]) -> dict[str, float]:
         row: dict[str, float] = {"iteration": self.iteration, "train_seconds": self.train_seconds}
@@ -171,25 +233,30 @@ class Trainer:
                 if k != "iteration" and isinstance(v, (int, float)) and math.isfinite(v):
                     self._writer.add_scalar(k, v, self.iteration)
             self._writer.flush()
-            self.save_checkpoint()
+        if self.cfg.train.checkpoint_every == 0:
+            self._commit_good()
         return row
 
-    def _finish(self, wall: float) -> dict[str, Any]:
+    def _finish(self) -> dict[str, Any]:
         final = self.evaluate(self.cfg.eval.samples, seed_offset=7)
         metrics: dict[str, Any] = {
             **final,
             "iterations": self.iteration,
-            "wall_seconds": wall,
+            "wall_seconds": self.wall_seconds,
             "train_seconds": self.train_seconds,
             "seed": self.cfg.seed,
             "preset": self.cfg.preset,
             "method": self.cfg.train.method,
+            "rollbacks": self.rollbacks,
         }
         if self.out is not None:
-            self.save_checkpoint()
+            self._commit_good()
             rundir.write_json(self.out / "metrics.json", metrics)
+            if self.events:
+                rundir.write_json(self.out / "events.json", self.events)
             self.figures()
             self._writer.close()
+            self._writer = None
         return metrics
 
     # -- run directory -------------------------------------------------------------------
@@ -214,11 +281,39 @@ class Trainer:
             "optimizers": self.method.optimizer_states(),
             "history": self.history,
             "rng": rundir.rng_state(),
+            "wall_seconds": self.wall_seconds,
+            "lr_factor": self.lr_factor,
+            "rollbacks": self.rollbacks,
+            "events": self.events,
         }
 
     def save_checkpoint(self) -> None:
         if self.out is not None:
             rundir.save_checkpoint(self.out / rundir.CHECKPOINT, self.checkpoint_payload())
+
+    @classmethod
+    def resume(cls, run: str | Path, overrides: list[tuple[str, Any]] | None = None,
+               progress: bool | None = None, checkpoint: str | Path | None = None) -> Trainer:  # fmt: skip
+        """Reopen a run directory at its last checkpoint (or ``checkpoint``), every state restored.
+
+        ``overrides`` may change budgets, evaluation and learning rates, but not anything that
+        shapes the networks or the data (that checkpoint could not be loaded faithfully).
+        """
+        run = Path(run)
+        cfg = config_mod.load(run / "config.yaml")
+        old = copy.deepcopy(cfg)
+        for key, value in overrides or []:
+            config_mod.set_value(cfg, key, value)
+        config_mod.validate(cfg)
+        config_mod.check_resumable(old, cfg)
+        payload = rundir.load_checkpoint(Path(checkpoint) if checkpoint else run / rundir.CHECKPOINT)
+        saved = payload.get("config")
+        if saved is not None:
+            config_mod.check_resumable(config_mod.from_dict(saved), cfg)
+        trainer = cls(cfg, out_dir=None, progress=progress)
+        trainer.load_state(payload)
+        trainer.out = run
+        return trainer
 
     def load_state(self, payload: dict[str, Any]) -> None:
         """Restore everything a checkpoint holds (networks, optimizer states, RNGs, history)."""
@@ -230,7 +325,11 @@ class Trainer:
         self.method.load_optimizer_states(payload["optimizers"])
         self.iteration = int(payload["iteration"])
         self.train_seconds = float(payload.get("train_seconds", 0.0))
-        self.history = list(payload.get("history", []))
+        self.history = copy.deepcopy(list(payload.get("history", [])))
+        self.wall_seconds = float(payload.get("wall_seconds", 0.0))
+        self.lr_factor = float(payload.get("lr_factor", 1.0))
+        self.rollbacks = int(payload.get("rollbacks", 0))
+        self.events = copy.deepcopy(list(payload.get("events", [])))
         rundir.set_rng_state(payload["rng"])
 
     def figures(self) -> None:
@@ -266,6 +365,13 @@ class Trainer:
         return tqdm(total=total, initial=self.iteration, disable=not self.progress, mininterval=0.5,
                     desc=f"{self.cfg.train.method} {self.cfg.preset}", dynamic_ncols=True)  # fmt: skip
 
+    def _show(self, bar: Any, row: dict[str, float]) -> None:
+        post = self._postfix(row)
+        bar.set_postfix(post, refresh=False)
+        if self._log_lines:
+            text = " ".join(f"{k}={v}" for k, v in post.items())
+            print(f"iteration {self.iteration}: {text}", flush=True)
+
     @staticmethod
     def _postfix(row: dict[str, float]) -> dict[str, str]:
         out = {}
@@ -276,3 +382,42 @@ class Trainer:
         if "elbo_data" in row:
             out["ll_data"] = f"{row['elbo_data']:.3f}"
         return out
+
+
+class Interrupted(LBTError):
+    """Training stopped by SIGINT/SIGTERM after writing a checkpoint."""
+
+    def __init__(self, signum: int, iteration: int, out: Path | None):
+        self.signum = signum
+        name = signal.Signals(signum).name
+        where = f"; resume with: lbt train --resume {out}" if out is not None else ""
+        super().__init__(f"{name} received: stopped after iteration {iteration}, checkpoint written{where}")
+
+
+class NonFiniteError(LBTError):
+    """A loss or gradient became NaN or infinite (and no rollback was allowed)."""
+
+
+class _StopSignals:
+    """Turn SIGINT/SIGTERM into a flag the loop checks between iterations (main thread only)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.received:  # a second signal: stop right away
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __enter__(self) -> _StopSignals:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
