@@ -100,12 +100,30 @@ class EvalConfig:
 
 
 @dataclass
+class ImageConfig:
+    """MNIST / Stacked MNIST (lbt.images; docs/images.md says where each default comes from)."""
+
+    data_dir: str = ""  # the four MNIST files; empty: $LBT_DATA_DIR, else ./data/mnist
+    gen_base: int = 128  # DCGAN generator: channels at 7x7 (128 MNIST, 32 Stacked MNIST)
+    gen_hidden: int = 1024  # DCGAN generator: first dense layer
+    vae_hidden: str = "500"  # Bernoulli VAE hidden widths, comma-separated (K&W MNIST: 500)
+    vae_activation: str = "tanh"  # tanh | relu | softplus
+    disc_width: int = 64  # conv discriminator: channels of its first conv
+    test_images: int = 10_000  # held-out images for elbo_test
+    iw_images: int = 1000  # held-out images for iwae_test (final evaluation only)
+    iw_samples: int = 100  # importance samples per image for iwae_test
+    est_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only (E, D still learn)
+    grid: int = 10  # sample grids are grid x grid images
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     lbt: LBTConfig = field(default_factory=LBTConfig)
     gan: GANConfig = field(default_factory=GANConfig)
+    images: ImageConfig = field(default_factory=ImageConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | auto
