@@ -110,23 +110,39 @@ def provenance() -> dict[str, Any]:
     }
 
 
+PREVIOUS = "checkpoint.prev.pt"
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically, keeping the checkpoint it replaces as ``checkpoint.prev.pt``.
+
+    If the newest file is ever damaged (a full disk, a copy gone wrong), the previous one still
+    resumes the run.
+    """
+    path = Path(path)
     buf = io.BytesIO()
     torch.save(payload, buf)
+    if path.exists():
+        os.replace(path, path.with_name(PREVIOUS))
     atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
+    prev = path.with_name(PREVIOUS)
+    hint = (
+        f"; the previous checkpoint is intact: lbt train --resume {prev}"
+        if prev.is_file() and prev != path
+        else ""
+    )
     if not path.is_file():
-        raise LBTError(f"no checkpoint at {path} (train first, or point at a run directory)")
+        raise LBTError(f"no checkpoint at {path}{hint or ' (train first, or point at a run directory)'}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for damaged archives
-        raise LBTError(f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}); "
-                       "restore it from a backup or retrain") from None  # fmt: skip
+        raise LBTError(f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}){hint}") from None
     if not isinstance(payload, dict) or "method" not in payload or "iteration" not in payload:
-        raise LBTError(f"checkpoint {path} is not an lbt checkpoint")
+        raise LBTError(f"{path} is not an lbt checkpoint{hint}")
     return payload
 
 
