@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from lbt.datasets.mnist import FILES, load_mnist
 from lbt.rundir import atomic_write_bytes, atomic_write_text
 
-VERSION = 1  # bump when the architecture or the training recipe changes
+VERSION = 2  # bump when the architecture or the training recipe changes
 MIN_ACCURACY = 0.99
 
 
@@ -32,9 +32,9 @@ class DigitNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),  # 12x12
-            nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),  # 4x4
-            nn.Flatten(), nn.Dropout(0.3), nn.Linear(32 * 16, 128), nn.ReLU(), nn.Linear(128, 10),
+            nn.Conv2d(1, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),  # 12x12
+            nn.Conv2d(16, 32, 5), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),  # 4x4
+            nn.Flatten(), nn.Linear(32 * 16, 128), nn.ReLU(), nn.Linear(128, 10),
         )  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
@@ -54,11 +54,16 @@ def _to_tensor(images: np.ndarray) -> Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: Tensor, batch: int = 2000) -> Tensor:
-    """Digit labels for images in [0, 1], shape (N, 784) or (N, 1, 28, 28)."""
+def predict_proba(model: nn.Module, x: Tensor, batch: int = 2000) -> Tensor:
+    """Class probabilities ``(N, 10)`` for images in [0, 1], shape (N, 784) or (N, 1, 28, 28)."""
     model.eval()
     dev = next(model.parameters()).device
-    return torch.cat([model(x[i : i + batch].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch)])
+    return torch.cat([model(x[i : i + batch].to(dev)).softmax(1).cpu() for i in range(0, len(x), batch)])
+
+
+def predict(model: nn.Module, x: Tensor, batch: int = 2000) -> Tensor:
+    """Digit labels for images in [0, 1]."""
+    return predict_proba(model, x, batch).argmax(1)
 
 
 def accuracy(model: nn.Module, directory: str | Path | None = None) -> float:
@@ -68,28 +73,33 @@ def accuracy(model: nn.Module, directory: str | Path | None = None) -> float:
     return float((pred == torch.from_numpy(labels.astype(np.int64))).double().mean())
 
 
-def train_classifier(directory: str | Path | None = None, epochs: int = 3, seed: int = 0) -> DigitNet:
-    """Adam, batch 128, 3 epochs with a halved rate per epoch; deterministic for a given seed."""
+def train_classifier(directory: str | Path | None = None, epochs: int = 2, seed: int = 0) -> DigitNet:
+    """Adam with a one-cycle schedule (peak 3e-3), batch 128; about 99.2% after 2 epochs.
+
+    Batch norm and the one-cycle decay are what make 2 epochs (about a minute on one core) enough.
+    """
     images, labels = load_mnist("train", directory)
     x, y = _to_tensor(images), torch.from_numpy(labels.astype(np.int64))
     gen = torch.Generator().manual_seed(seed)
+    batch = 128
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = DigitNet()
-        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=3e-3, total_steps=epochs * -(-len(x) // batch), pct_start=0.15
+        )
         model.train()
         for _ in range(epochs):
             perm = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), 128):
-                idx = perm[i : i + 128]
+            for i in range(0, len(x), batch):
+                idx = perm[i : i + batch]
                 loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-            sched.step()
-    model.eval()
-    return model
+                sched.step()
+    return model.eval()
 
 
 def _digest(data: bytes) -> str:

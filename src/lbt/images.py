@@ -1,0 +1,377 @@
+"""Plugin: MNIST and Stacked MNIST for LBT, LBT-GAN and the GAN baselines (issue 4).
+
+Registers the data sets (``data.name=mnist | stacked-mnist``), the networks (generator
+``dcgan``, estimator ``bernoulli-vae``, discriminator ``conv``), the presets (``mnist``,
+``stacked-mnist``, ``paper-mnist``, ``paper-stacked-mnist``), the LBT-GAN estimator warm-up
+(``images.est_warmup``) and the ``lbt data mnist`` subcommand. The data objects carry their own
+``evaluate`` (held-out ELBO / IWAE, mode counting) and ``figures`` (sample grids, ELBO curves),
+which the shared Trainer calls; nothing in the core loop knows about images.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+import lbt.baselines  # noqa: F401  (registers "lbt-gan" before the warm-up wraps it)
+from lbt import config
+from lbt.config import Config
+from lbt.datasets.mnist import data_dir, download, load_mnist
+from lbt.datasets.stacked import MODES, classify_confident, mode_metrics, stack, stacked_set
+from lbt.errors import LBTError
+from lbt.methods import DISCRIMINATORS, ESTIMATORS, GENERATORS, METHODS, register
+from lbt.methods.base import DataFn, Method
+from lbt.methods.gan import LBTGAN, nonsaturating_loss
+from lbt.models.images import BernoulliVAE, ConvDiscriminator, DCGANGenerator, channels_of
+from lbt.train import DATA_BUILDERS
+
+# -- data ------------------------------------------------------------------------------------
+
+
+class MNISTImages:
+    """Real MNIST training digits as flat ``(n, 784)`` floats in [0, 1]; metrics on the test set."""
+
+    channels = 1
+
+    def __init__(self, cfg: Config) -> None:
+        self.icfg = cfg.images
+        self.final_n = cfg.eval.samples  # IWAE (costly) only at the final evaluation
+        self.directory = cfg.images.data_dir or None
+        tr_x, tr_y = load_mnist("train", self.directory)
+        te_x, te_y = load_mnist("test", self.directory)
+        self.train_u8 = torch.from_numpy(tr_x.reshape(len(tr_x), -1).copy())
+        self.train_labels = torch.from_numpy(tr_y.astype(np.int64))
+        self.test_u8 = torch.from_numpy(te_x.reshape(len(te_x), -1).copy())
+        self.test_labels = torch.from_numpy(te_y.astype(np.int64))
+        self.dim = self.channels * 784
+
+    def sample(self, n: int) -> Tensor:
+        idx = torch.randint(len(self.train_u8), (n,))
+        return self.train_u8[idx].float().div_(255.0)
+
+    def test_set(self) -> Tensor:
+        """Held-out images for the likelihood metrics (the first ``images.test_images``)."""
+        return self.test_u8[: self.icfg.test_images].float().div_(255.0)
+
+    def evaluate(self, method: Method, n: int) -> dict[str, float]:
+        est = getattr(method, "estimator", None)
+        return {} if est is None else self.likelihoods(est, n >= self.final_n)
+
+    @torch.no_grad()
+    def likelihoods(self, est: nn.Module, with_iwae: bool) -> dict[str, float]:
+        """Mean one-sample ELBO of the held-out set (paper: -97.4) and, finally, the IWAE bound."""
+        x = self.test_set()
+        dev = next(est.parameters()).device
+        elbo = torch.cat([est(x[i : i + 1000].to(dev)).cpu() for i in range(0, len(x), 1000)])
+        out = {"elbo_test": float(elbo.mean())}
+        if with_iwae and hasattr(est, "iwae"):
+            xs = x[: self.icfg.iw_images]
+            k = self.icfg.iw_samples
+            iw = torch.cat([est.iwae(xs[i : i + 100].to(dev), k).cpu() for i in range(0, len(xs), 100)])
+            out["iwae_test"] = float(iw.mean())
+            out["iwae_samples"] = k
+        return out
+
+    def figures(self, method: Method, out_dir: Path, history: list[dict[str, float]]) -> None:
+        g = self.icfg.grid
+        save_grid(method.sample(g * g).cpu(), self.channels, out_dir / "samples_generator.png")
+        est = getattr(method, "estimator", None)
+        if est is not None and hasattr(est, "sample"):
+            save_grid(est.sample(g * g).cpu(), self.channels, out_dir / "samples_estimator.png")
+        save_grid(self.sample(g * g), self.channels, out_dir / "samples_data.png")
+        curves(history, out_dir / "elbo_curves.png")
+
+
+class StackedMNIST(MNISTImages):
+    """Three uniformly drawn digits as the RGB channels (1000 modes), stacked on the fly."""
+
+    channels = 3
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(cfg)
+        self._classifier: tuple[nn.Module, float] | None = None
+        self._test: Tensor | None = None
+
+    def sample(self, n: int) -> Tensor:
+        return stack(self.train_u8, torch.randint(len(self.train_u8), (n, 3)))
+
+    def test_set(self) -> Tensor:
+        """A fixed, seeded stack of held-out digits (test split), for ELBO / IWAE."""
+        if self._test is None:
+            self._test, _ = stacked_set(self.test_u8, self.test_labels, self.icfg.test_images, seed=0)
+        return self._test
+
+    def classifier(self) -> tuple[nn.Module, float]:
+        if self._classifier is None:
+            from lbt.classifier import load_or_train
+
+            self._classifier = load_or_train(self.directory)
+        return self._classifier
+
+    def evaluate(self, method: Method, n: int) -> dict[str, float]:
+        """Modes covered and KL to uniform on ``n`` samples (standard protocol: n = 26,000)."""
+        clf, acc = self.classifier()
+        parts = [classify_confident(clf, method.sample(min(2000, n - i)).cpu()) for i in range(0, n, 2000)]
+        modes = torch.cat([m for m, _ in parts])
+        confident = torch.cat([c for _, c in parts])
+        out: dict[str, float] = {
+            **mode_metrics(modes, MODES),
+            "mode_samples": n,
+            "classifier_test_accuracy": acc,
+            # the shared loop's progress line reads these two 2-D metric names: here the first is
+            # the fraction of samples whose three digits are all recognised with p >= 0.9, the
+            # second (a within-mode Gaussian fit) does not apply to images
+            "high_quality_fraction": float(confident.double().mean()),
+            "inner_mode_kl": float("nan"),
+        }
+        out.update(super().evaluate(method, n))
+        return out
+
+
+DATA_BUILDERS["mnist"] = MNISTImages
+DATA_BUILDERS["stacked-mnist"] = StackedMNIST
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def grid_image(x: Tensor, channels: int, side: int = 28, pad: int = 2) -> np.ndarray:
+    """Tile flat images ``(g*g, C*784)`` into one ``(H, W)`` or ``(H, W, 3)`` array in [0, 1]."""
+    g = int(np.ceil(np.sqrt(len(x))))
+    imgs = np.ones((g * g, channels, side, side), dtype=np.float32)
+    imgs[: len(x)] = x.detach().float().clamp(0, 1).reshape(-1, channels, side, side).numpy()
+    imgs = np.pad(imgs, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=1.0)
+    s = side + 2 * pad
+    out = imgs.reshape(g, g, channels, s, s).transpose(0, 3, 1, 4, 2).reshape(g * s, g * s, channels)
+    return out[..., 0] if channels == 1 else out
+
+
+def save_grid(x: Tensor, channels: int, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    img = grid_image(x, channels)
+    plt.imsave(path, img, cmap="gray" if channels == 1 else None, vmin=0, vmax=1)
+
+
+def curves(history: list[dict[str, float]], path: Path) -> None:
+    """ELBO on generated, real (train) and held-out data over training (paper Fig. 4), modes too."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    it = [r["iteration"] for r in history]
+    modes = [r for r in history if "modes_covered" in r]
+    fig, axes = plt.subplots(1, 2 if modes else 1, figsize=(11 if modes else 6, 4), squeeze=False)
+    ax = axes[0, 0]
+    for key, label in (("elbo_gen", "ELBO on generated data"), ("elbo_data", "ELBO on real data"),
+                       ("elbo_test", "ELBO on held-out data")):  # fmt: skip
+        ys = [r.get(key, np.nan) for r in history]
+        if np.isfinite(ys).any():
+            ax.plot(it, ys, label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("ELBO (nats per image)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if modes:
+        ax = axes[0, 1]
+        ax.plot([r["iteration"] for r in modes], [r["modes_covered"] for r in modes], color="C3")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"modes covered (of {MODES})")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -- networks --------------------------------------------------------------------------------
+
+
+def _hidden(cfg: Config) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in cfg.images.vae_hidden.split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise LBTError(f"images.vae_hidden must be positive integers like 500 or 1000,400, "
+                       f"got {cfg.images.vae_hidden!r}")  # fmt: skip
+    return sizes
+
+
+def _channels(x_dim: int, what: str) -> int:
+    try:
+        return channels_of(x_dim)
+    except ValueError:
+        raise LBTError(f"{what} is for 28x28 images (data.name=mnist or stacked-mnist), "
+                       f"but the data has dimension {x_dim}") from None  # fmt: skip
+
+
+GENERATORS["dcgan"] = lambda cfg, x_dim: DCGANGenerator(
+    cfg.model.z_dim, _channels(x_dim, "model.generator=dcgan"), cfg.images.gen_base, cfg.images.gen_hidden
+)
+ESTIMATORS["bernoulli-vae"] = lambda cfg, x_dim: BernoulliVAE(
+    x_dim, _hidden(cfg), cfg.model.vae_latent, cfg.images.vae_activation
+)
+# PacGAN packs along the feature axis, so in_dim may be a multiple of one image's size.
+DISCRIMINATORS["conv"] = lambda cfg, in_dim: ConvDiscriminator(
+    _channels(in_dim, "model.discriminator=conv"), cfg.images.disc_width
+)
+
+
+# -- LBT-GAN with the estimator warm-up ------------------------------------------------------
+
+
+class WarmupLBTGAN(LBTGAN):
+    """LBT-GAN whose first ``warmup`` iterations train G on the GAN loss alone.
+
+    The estimator and the discriminator keep learning on G's samples meanwhile, so the teaching
+    loss starts from an estimator that already fits the generator instead of a random one (and
+    those iterations skip the costly unroll).
+    """
+
+    warmup: int = 0
+
+    @classmethod
+    def from_method(cls, method: LBTGAN, warmup: int) -> WarmupLBTGAN:
+        """The same networks, optimizer states and settings as ``method``, plus the warm-up."""
+        warm = cls.__new__(cls)
+        warm.__dict__.update(method.__dict__)
+        warm.warmup = warmup
+        warm.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        return warm
+
+    def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
+        self.steps_done += 1
+        if int(self.steps_done) > self.warmup:
+            return super().step(data, lr_scale)
+        est_loss = self.update_estimator()
+        n = self.batch_size
+        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
+        gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
+        grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(gan), lr_scale)
+        return {"loss_est": est_loss, "loss_disc": d_loss, "loss_gan": float(gan.detach()),
+                "loss_gen": float(gan.detach()), "grad_norm_gen": grad_norm}  # fmt: skip
+
+
+_build_lbt_gan = METHODS["lbt-gan"]
+
+
+@register("lbt-gan")
+def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+                  estimator: nn.Module | None = None) -> Method:  # fmt: skip
+    """The baselines' LBT-GAN; with ``images.est_warmup > 0`` the warm-up variant of it."""
+    method = _build_lbt_gan(cfg, x_dim, generator, estimator)
+    if cfg.images.est_warmup <= 0 or not isinstance(method, LBTGAN):
+        return method
+    return WarmupLBTGAN.from_method(method, cfg.images.est_warmup)
+
+
+# -- presets ---------------------------------------------------------------------------------
+
+_MNIST_MODEL = {"generator": "dcgan", "estimator": "bernoulli-vae", "discriminator": "conv",
+                "z_dim": 100, "vae_latent": 50}  # fmt: skip
+_STACKED_MODEL = {**_MNIST_MODEL, "vae_latent": 256}
+PRESETS: dict[str, dict[str, Any]] = {
+    # About 20 minutes on a 2-core CPU (docs/images.md): a narrower generator, a short unroll.
+    "mnist": {
+        "data": {"name": "mnist"},
+        "model": _MNIST_MODEL,
+        "images": {"gen_base": 64, "vae_hidden": "500"},
+        "train": {
+            "method": "lbt",
+            "iterations": 1500,
+            "batch_size": 64,
+            "gen_batch_size": 64,
+            "gen_lr": 1e-3,
+            "time_limit": 1200,
+        },
+        "lbt": {"unroll_steps": 2, "n_est": 1, "est_steps": 2, "est_lr": 1e-3, "est_lr_mult": 1.0},
+        "eval": {"every": 100, "train_samples": 500, "samples": 1000},
+    },
+    "stacked-mnist": {
+        "data": {"name": "stacked-mnist"},
+        "model": _STACKED_MODEL,
+        "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000, "est_warmup": 0},
+        "train": {
+            "method": "lbt-gan",
+            "iterations": 1500,
+            "batch_size": 64,
+            "gen_batch_size": 64,
+            "gen_lr": 1e-3,
+            "time_limit": 1200,
+        },
+        "lbt": {"unroll_steps": 2, "n_est": 1, "est_steps": 2, "est_lr": 1e-3, "est_lr_mult": 1.0},
+        "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 1.0},
+        "eval": {"every": 250, "train_samples": 5000, "samples": 26000},
+    },
+    # The paper's settings as far as they are known (docs/images.md lists every choice); GPU.
+    "paper-mnist": {
+        "data": {"name": "mnist"},
+        "model": _MNIST_MODEL,
+        "images": {"gen_base": 128, "vae_hidden": "500"},
+        "train": {
+            "method": "lbt",
+            "iterations": 50000,
+            "batch_size": 64,
+            "gen_batch_size": 64,
+            "gen_lr": 1e-3,
+        },
+        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 1.0},
+        "eval": {"every": 1000, "train_samples": 1000, "samples": 10000},
+        "device": "auto",
+    },
+    "paper-stacked-mnist": {
+        "data": {"name": "stacked-mnist"},
+        "model": _STACKED_MODEL,
+        "images": {"gen_base": 32, "vae_hidden": "1000,400", "est_warmup": 1000},
+        "train": {
+            "method": "lbt-gan",
+            "iterations": 50000,
+            "batch_size": 64,
+            "gen_batch_size": 64,
+            "gen_lr": 1e-3,
+        },
+        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 1.0},
+        "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 1.0},
+        "eval": {"every": 2000, "train_samples": 10000, "samples": 26000},
+        "device": "auto",
+    },
+}
+_CHOICES = {
+    "data.name": ("mnist", "stacked-mnist"),
+    "model.generator": ("dcgan",),
+    "model.estimator": ("bernoulli-vae",),
+    "model.discriminator": ("conv",),
+    "images.vae_activation": ("tanh", "relu", "softplus"),
+}
+for _name, _values in PRESETS.items():
+    config.register_preset(_name, _values, choices=_CHOICES)
+config.POSITIVE.update({"images.gen_base", "images.gen_hidden", "images.disc_width", "images.test_images",
+                        "images.iw_images", "images.iw_samples", "images.grid"})  # fmt: skip
+
+
+# -- `lbt data mnist --data-dir DIR` ---------------------------------------------------------
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> str:
+    p = subparsers.add_parser("data", help="download and verify a data set (mnist)")
+    p.add_argument("dataset", choices=["mnist"], help="which data set")
+    p.add_argument("--data-dir", default=None,
+                   help="where to put the files (default: $LBT_DATA_DIR, else ./data/mnist)")  # fmt: skip
+    return "data"
+
+
+def run_subcommand(args: argparse.Namespace) -> int:
+    directory = data_dir(args.data_dir)
+    paths = download(directory)
+    for p in paths:
+        print(f"ok  {p}")
+    print(f"MNIST is ready in {directory}; train with --data-dir {directory} (or LBT_DATA_DIR)")
+    return 0

@@ -1,0 +1,111 @@
+"""Image networks and short end-to-end runs on real MNIST / Stacked MNIST (tiny networks)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from test_mnist import DATA, needs_mnist
+
+from lbt.models.images import BernoulliVAE, ConvDiscriminator, DCGANGenerator
+from lbt.unroll import functional_loss, params_of, unroll
+
+TINY = {
+    "images.gen_base": 16, "images.gen_hidden": 64, "images.vae_hidden": "64", "images.disc_width": 8,
+    "model.vae_latent": 8, "model.z_dim": 16,
+    "images.test_images": 300, "images.iw_images": 40, "images.iw_samples": 8, "images.grid": 4,
+    "train.batch_size": 16, "train.gen_batch_size": 16, "train.time_limit": 0,
+    "lbt.unroll_steps": 2, "lbt.est_steps": 1,
+}  # fmt: skip
+
+
+@torch.no_grad()
+def test_shapes_and_ranges() -> None:
+    for c in (1, 3):
+        g = DCGANGenerator(z_dim=8, channels=c, base=8, hidden=32)
+        x = g.sample(5)
+        assert x.shape == (5, c * 784) and float(x.min()) >= 0 and float(x.max()) <= 1
+        assert ConvDiscriminator(c, 8, 16)(x).shape == (5,)
+        vae = BernoulliVAE(c * 784, (32, 16), latent=4)
+        assert vae(x).shape == (5,) and vae.sample(3).shape == (3, c * 784)
+
+
+def test_iwae_bound_is_tighter_than_elbo() -> None:
+    torch.manual_seed(0)
+    vae = BernoulliVAE(784, (32,), latent=4)
+    x = (torch.rand(64, 784) < 0.2).float()
+    elbo = torch.stack([vae(x) for _ in range(100)]).mean(0)  # Monte Carlo ELBO per image
+    iw = vae.iwae(x, k=100)
+    assert float((iw - elbo).mean()) > 0.0 and torch.isfinite(iw).all()
+
+
+def test_hypergradient_reaches_the_dcgan_generator() -> None:
+    """The teaching loss after an unrolled VAE update depends on G's (batch-normed) parameters."""
+    torch.manual_seed(0)
+    g = DCGANGenerator(z_dim=8, channels=1, base=8, hidden=32)
+    vae = BernoulliVAE(784, (32,), latent=4)
+    from lbt.optim import adam
+
+    opt = adam(1e-2, 0.5)
+    nll = functional_loss(vae, lambda lp: -lp.mean())
+    phi, _, _ = unroll(nll, params_of(vae), opt.init(params_of(vae)), opt, lambda k: g.sample(16), 2)
+    loss = nll(phi, torch.rand(16, 784))
+    grads = torch.autograd.grad(loss, list(g.parameters()))
+    assert all(torch.isfinite(gr).all() for gr in grads)
+    assert sum(float(gr.abs().sum()) for gr in grads) > 0
+
+
+def _train(preset: str, out: Path, method: str, iterations: int = 3, **extra: object) -> dict:
+    from lbt.train import Trainer
+
+    overrides = {**TINY, "images.data_dir": str(DATA), "train.method": method,
+                 "train.iterations": iterations, "eval.every": iterations, **extra}  # fmt: skip
+    tr = Trainer(preset=preset, overrides=overrides, out_dir=out, progress=False)
+    metrics = tr.fit()
+    assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics, nan_ok=True)
+    return metrics
+
+
+@needs_mnist
+@pytest.mark.parametrize("method", ["lbt", "lbt-gan"])
+def test_short_mnist_run_writes_grids_and_metrics(tmp_path: Path, method: str) -> None:
+    m = _train("mnist", tmp_path, method, **{"eval.samples": 64, "eval.train_samples": 32})
+    for name in ("samples_generator.png", "samples_estimator.png", "elbo_curves.png", "history.csv"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    import matplotlib.pyplot as plt
+
+    grid = plt.imread(tmp_path / "samples_generator.png")
+    assert grid.shape[0] == grid.shape[1] == 4 * 32  # 4 x 4 images of 28 + 2 * 2 padding
+    assert math.isfinite(m["elbo_test"]) and m["elbo_test"] < 0
+    # the importance-weighted bound is at least the ELBO (up to Monte-Carlo noise on 40 images)
+    assert m["iwae_test"] >= m["elbo_test"] - 5.0
+    assert math.isfinite(m["elbo_gen"]) and math.isfinite(m["elbo_data"])
+    if method == "lbt-gan":
+        assert 0 < m["disc_real"] < 1
+
+
+@needs_mnist
+def test_short_stacked_mnist_run_counts_modes(tmp_path: Path) -> None:
+    m = _train("stacked-mnist", tmp_path, "lbt-gan", iterations=2,
+               **{"eval.samples": 600, "eval.train_samples": 200})  # fmt: skip
+    assert m["modes_total"] == 1000 and 1 <= m["modes_covered"] <= 600
+    assert 0 <= m["kl_to_uniform"] <= math.log(1000) + 1e-9
+    assert m["classifier_test_accuracy"] >= 0.99 and m["mode_samples"] == 600
+    assert (tmp_path / "samples_generator.png").exists()
+    import matplotlib.pyplot as plt
+
+    assert plt.imread(tmp_path / "samples_generator.png").shape[-1] in (3, 4)  # colour: 3 digits
+
+
+@needs_mnist
+def test_estimator_warmup_skips_teaching_first(tmp_path: Path) -> None:
+    from lbt.train import Trainer
+
+    overrides = {**TINY, "images.data_dir": str(DATA), "train.method": "lbt-gan", "images.est_warmup": 2}
+    tr = Trainer(preset="mnist", overrides=overrides, progress=False)
+    logs = [tr.method.step(tr.data_fn) for _ in range(3)]
+    assert "loss_teach" not in logs[0] and "loss_teach" not in logs[1] and "loss_teach" in logs[2]
+    assert int(tr.method.state_dict()["steps_done"]) == 3  # the counter is checkpointed
