@@ -40,6 +40,7 @@ class ModelConfig:
     vae_x_var: float = 1e-3
     mixture_components: int = 64
     mixture_init_std: float = 0.5
+    mixture_init: str = "random"  # random | samples (means re-initialised at generator samples)
 
 
 @dataclass
@@ -136,6 +137,7 @@ class Config:
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.name": ("ring", "grid", "npy"),
     "model.estimator": ("vae", "mixture", "gaussian"),
+    "model.mixture_init": ("random", "samples"),
     "model.generator": ("mlp",),
     "train.method": ("lbt", "gan", "unrolled-gan", "veegan", "pacgan", "lbt-gan"),
     "model.discriminator": ("mlp",),

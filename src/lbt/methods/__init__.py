@@ -30,7 +30,10 @@ GENERATORS: dict[str, Callable[[Config, int], nn.Module]] = {
 ESTIMATORS: dict[str, Callable[[Config, int], nn.Module]] = {
     "vae": lambda cfg, x_dim: VAE(x_dim, cfg.model.vae_latent, cfg.model.est_hidden, cfg.model.vae_x_var),
     "mixture": lambda cfg, x_dim: MixtureEstimator(
-        x_dim, cfg.model.mixture_components, init_std=cfg.model.mixture_init_std
+        x_dim,
+        cfg.model.mixture_components,
+        init_std=cfg.model.mixture_init_std,
+        init_from_samples=cfg.model.mixture_init == "samples",
     ),
     "gaussian": lambda cfg, x_dim: GaussianEstimator(x_dim),
 }

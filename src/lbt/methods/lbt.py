@@ -74,12 +74,21 @@ class LBT(Method):
             if k in phi:
                 p.copy_(phi[k])
 
+    def _phi0(self, differentiable: bool) -> Params:
+        """E's starting point: its current parameters, or a re-fit from fresh generator samples
+        for estimators that ask for it (``init_from_samples``)."""
+        phi = params_of(self.estimator)
+        if getattr(self.estimator, "init_from_samples", False):
+            with torch.set_grad_enabled(differentiable):
+                phi.update(self.estimator.initial_params(self._gen_batch()))
+        return phi
+
     def update_estimator(self) -> float:
         """``n_est`` ordinary updates of E on generator samples; nothing is differentiated through."""
         loss = float("nan")
         for _ in range(self.n_est):
             phi, self.inner_state, losses = unroll(
-                self.nll, params_of(self.estimator), self.inner_state, self.inner,
+                self.nll, self._phi0(False), self.inner_state, self.inner,
                 self._detached_gen_batch, self.est_steps, create_graph=False,
                 lr_scale=self.est_lr_mult,
             )  # fmt: skip
@@ -94,7 +103,7 @@ class LBT(Method):
     def teaching_loss(self, x_data: Tensor) -> Tensor:
         """``-mean log p_E(x_data; phi_K(theta))``, differentiable in the generator's parameters."""
         phi_k, _, _ = unroll(
-            self.nll, params_of(self.estimator), self.inner_state, self.inner,
+            self.nll, self._phi0(True), self.inner_state, self.inner,
             self._gen_batch, self.unroll_steps, create_graph=True,
         )  # fmt: skip
         return self.nll(phi_k, x_data)
