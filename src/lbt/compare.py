@@ -9,7 +9,8 @@ Layout of ``--out DIR``::
     DIR/curves.png            the three metrics over iterations, mean and min-max band (Fig. 2)
 
 A run whose ``metrics.json`` exists is finished and is skipped on a rerun, so an interrupted
-compare is resumed by running the same command again; a half-written run is started afresh.
+compare is resumed by running the same command again; an unfinished run continues from its
+last checkpoint (``Trainer.resume``), or starts afresh when it has none.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def status(job: Job) -> str:
 
 # -- running -------------------------------------------------------------------------------------
 def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, Any]:
-    """Train one run into ``out`` (also the entry point of worker processes)."""
+    """Train one run into ``out``, continuing from its checkpoint if it has one (worker entry point)."""
     import torch
 
     from lbt import plugins
@@ -136,6 +137,11 @@ def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, A
 
     plugins.load()
     torch.set_num_threads(threads)
+    if (Path(out) / rundir.CHECKPOINT).exists() and hasattr(Trainer, "resume"):
+        try:
+            return Trainer.resume(out, progress=False).fit()
+        except LBTError:  # an unusable checkpoint: train this run again from the start
+            shutil.rmtree(out)
     cfg = config_mod.Config()
     config_mod.apply(cfg, cfg_dict)
     return Trainer(config_mod.validate(cfg), out_dir=out, progress=False).fit()
@@ -363,7 +369,7 @@ def aggregate(out: Path, jobs: list[Job]) -> list[Summary]:
     )
     rundir.atomic_write_text(out / "table.md", table_markdown(rows, title, budget))
     rundir.atomic_write_text(out / "table.csv", table_csv(rows, budget))
-    figures(out, {r.method: runs[r.method] for r in rows})
+    figures(out, runs)  # panels in the order of --methods
     return rows
 
 
@@ -389,8 +395,8 @@ def compare(
                 "iterations": iterations, "minutes": minutes, "overrides": [list(o) for o in overrides],
                 "budget": budget_text(jobs[0].cfg), "command": " ".join(["lbt"] + sys.argv[1:])}  # fmt: skip
     rundir.write_json(out / "compare.json", manifest)
-    for j in todo:
-        if states[id(j)] == "partial":  # an interrupted run: start it again from scratch
+    for j in todo:  # an interrupted run continues from its checkpoint; without one it starts afresh
+        if states[id(j)] == "partial" and not (j.out / rundir.CHECKPOINT).exists():
             shutil.rmtree(j.out)
     n_workers = max(1, min(workers or available_cores(), len(todo) or 1))
     log(

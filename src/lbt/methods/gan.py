@@ -211,12 +211,21 @@ class LBTGAN(LBT):
             discriminator, disc_lr, float(b1), float(b2), float(eps), packing=packing, steps=disc_steps
         )
 
+    def generator_losses(self, data: DataFn) -> tuple[Tensor, Tensor]:
+        """(teaching loss, GAN loss) at the current estimator and discriminator."""
+        teach = self.teaching_loss(data(self.batch_size))
+        gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
+        return teach, gan
+
+    def generator_loss(self, data: DataFn) -> Tensor:
+        teach, gan = self.generator_losses(data)
+        return teach + self.gan_weight * gan
+
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
         est_loss = self.update_estimator()
         n = self.batch_size
         d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
-        teach = self.teaching_loss(data(self.batch_size))
-        gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
+        teach, gan = self.generator_losses(data)
         loss = teach + self.gan_weight * gan
         grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
         return {

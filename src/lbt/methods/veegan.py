@@ -59,7 +59,11 @@ class VEEGAN(Method):
         return torch.randn(n, self.z_dim, device=next(self.generator.parameters()).device)
 
     def _data_pairs(self, x: Tensor) -> Tensor:
-        return torch.cat([self.reconstructor(x), x.flatten(1)], 1)
+        """``(z, x)`` with ``z ~ N(F(x), I)``: the reconstructor is a unit-variance Gaussian, whose
+        negative log-likelihood is the l2 reconstruction loss. A deterministic ``z = F(x)`` would
+        put data pairs on an ``x_dim``-dimensional sheet that D separates from ``N(0, I)`` at once."""
+        f = self.reconstructor(x)
+        return torch.cat([f + torch.randn_like(f), x.flatten(1)], 1)
 
     def _gen_pairs(self, z: Tensor) -> Tensor:
         return torch.cat([z, self.generator(z).flatten(1)], 1)
@@ -72,6 +76,11 @@ class VEEGAN(Method):
         adversarial = -self.adv.logits(torch.cat([z, x.flatten(1)], 1)).mean()
         recon = ((z - self.reconstructor(x)) ** 2).mean()  # per latent dimension, see docs/methods.md
         return adversarial, recon
+
+    def generator_loss(self, data: DataFn) -> Tensor:
+        """Eq. 8, minimised by both the generator and the reconstructor."""
+        adversarial, recon = self.losses(self.gen_batch_size)
+        return adversarial + self.recon_weight * recon
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
         n = self.batch_size

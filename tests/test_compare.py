@@ -1,0 +1,126 @@
+"""``lbt compare``: end to end on a tiny budget, resuming, ranking, and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lbt import compare as cmp
+from lbt.datasets import ring
+from lbt.errors import LBTError
+from lbt.metrics import mode_metrics
+
+ALL = ["lbt", "gan", "unrolled-gan", "veegan", "pacgan", "lbt-gan"]
+TINY = ["eval.every=2", "eval.samples=2000", "eval.train_samples=500"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def table_methods(md: str) -> list[str]:
+    rows = [line for line in md.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    return [r.split("|")[2].strip() for r in rows]
+
+
+@pytest.mark.slow
+def test_compare_end_to_end_then_resume(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    out = tmp_path / "study"
+    args = ["compare", "--preset", "ring", "--methods", ",".join(ALL), "--seeds", "1",
+            "--iterations", "4", "--jobs", "2", "--out", str(out)]  # fmt: skip
+    for s in TINY:
+        args += ["--set", s]
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    md = (out / "table.md").read_text()
+    assert sorted(table_methods(md)) == sorted(ALL)  # one row per method
+    assert "4 iterations per run, the same for every method" in md
+    with open(out / "table.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["method"] for r in rows) == sorted(ALL)
+    assert all(float(r["iterations_mean"]) == 4 for r in rows)
+    assert all(0 <= float(r["modes_covered_mean"]) <= 8 for r in rows)
+    for fig in ("density.png", "curves.png"):
+        assert (out / fig).read_bytes()[:8] == PNG
+    runs = {m: out / m / "seed0" for m in ALL}
+    for m, d in runs.items():
+        assert json.loads((d / "metrics.json").read_text())["method"] == m
+    stamps = {m: (d / "metrics.json").stat().st_mtime_ns for m, d in runs.items()}
+
+    # Rerun after an "interruption" that lost one run's result: only that run is trained again
+    # (a subset of the methods keeps this test short; the rule is the same for all).
+    (runs["gan"] / "metrics.json").unlink()
+    log: list[str] = []
+    tiny = [s.split("=") for s in TINY]
+    summary = cmp.compare(
+        out, "ring", ["lbt", "gan"], 1, iterations=4, overrides=tiny, workers=1, log=log.append
+    )
+    assert "1 already finished, 1 to train" in log[0]
+    assert [line for line in log if line.startswith("[")] == [log[1]] and "gan seed 0" in log[1]
+    assert (runs["gan"] / "metrics.json").exists()
+    assert all((runs[m] / "metrics.json").stat().st_mtime_ns == stamps[m] for m in ALL if m != "gan")
+    assert sorted(s.method for s in summary) == ["gan", "lbt"]
+
+    # The same directory with another budget is refused instead of mixing budgets.
+    with pytest.raises(LBTError, match="another config"):
+        cmp.compare(out, "ring", ALL, 1, iterations=5, overrides=tiny, workers=1)
+
+
+def _metrics(samples: torch.Tensor) -> dict:
+    data = ring(8, 1.0, 0.1)
+    m = mode_metrics(samples, data.means, data.std).as_dict()
+    m.update(iterations=100, train_seconds=1.0)
+    return m
+
+
+def test_table_ranks_collapsed_below_covering() -> None:
+    torch.manual_seed(0)
+    data = ring(8, 1.0, 0.1)
+    covering = [_metrics(data.sample(20_000)) for _ in range(2)]
+    collapsed = [_metrics(data.means[3] + 0.1 * torch.randn(20_000, 2)) for _ in range(2)]
+    half = [_metrics(data.means[torch.randint(0, 4, (20_000,))] + 0.1 * torch.randn(20_000, 2))]
+    rows = cmp.summarize({"collapsed": collapsed, "half": half, "covering": covering})
+    assert [r.method for r in rows] == ["covering", "half", "collapsed"]
+    assert rows[0].mean("modes_covered") == 8 and rows[-1].mean("modes_covered") == 1
+    md = cmp.table_markdown(rows, "t", "b")
+    assert table_methods(md) == ["covering", "half", "collapsed"]
+    assert "| 1 | covering | 2 | 8.0 ± 0.0 |" in md
+    lines = cmp.table_csv(rows, "b").splitlines()
+    assert [line.split(",")[1] for line in lines[1:]] == ["covering", "half", "collapsed"]
+
+
+def test_equal_quality_ties_break_on_kl() -> None:
+    base = {"modes_covered": 8, "modes_total": 8, "high_quality_fraction": 0.9, "iterations": 1,
+            "train_seconds": 1.0}  # fmt: skip
+    rows = cmp.summarize(
+        {"worse": [{**base, "inner_mode_kl": 0.5}], "better": [{**base, "inner_mode_kl": 0.1}]}
+    )
+    assert [r.method for r in rows] == ["better", "worse"]
+
+
+def test_minutes_budget_sets_a_time_limit(tmp_path: Path) -> None:
+    jobs = cmp.plan(tmp_path, "ring", ["gan", "lbt"], 2, minutes=0.5)
+    assert len(jobs) == 4 and {j.out.relative_to(tmp_path).as_posix() for j in jobs} >= {
+        "gan/seed1",
+        "lbt/seed0",
+    }
+    assert all(j.cfg.train.time_limit == 30.0 for j in jobs)
+    assert "0.5 minutes of training time" in cmp.budget_text(jobs[0].cfg)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--methods", "lbt,nope"], "unknown method 'nope'"),
+        (["--set", "train.method=gan"], "--methods"),
+        (["--seeds", "0"], "--seeds"),
+    ],
+)
+def test_user_mistakes_are_one_line(tmp_path: Path, capsys, argv: list[str], message: str) -> None:  # noqa: ANN001
+    from lbt.cli import main
+
+    assert main(["compare", "--out", str(tmp_path / "x"), "--iterations", "1", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
