@@ -7,7 +7,6 @@ checkpoints, figures) lives in the loop so that every method gets it identically
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -88,7 +87,3 @@ class PureAdamStep:
 def outer_adam(module: nn.Module, lr: float, b1: float, b2: float, eps: float, clip: float) -> PureAdamStep:
     """The outer optimizer: Adam in the form of TF's ``AdamOptimizer`` (epsilon outside the root)."""
     return PureAdamStep(module, adam(lr, b1, b2, eps, eps_inside_sqrt=False), clip)
-
-
-def finite(logs: dict[str, float]) -> bool:
-    return all(math.isfinite(v) for v in logs.values())
