@@ -33,6 +33,7 @@ def test_shapes_and_ranges() -> None:
         assert vae(x).shape == (5,) and vae.sample(3).shape == (3, c * 784)
 
 
+@torch.no_grad()
 def test_iwae_bound_is_tighter_than_elbo() -> None:
     torch.manual_seed(0)
     vae = BernoulliVAE(784, (32,), latent=4)

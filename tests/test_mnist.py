@@ -182,3 +182,24 @@ def test_classifier_cache_rejects_a_tampered_file(tmp_path: Path, monkeypatch) -
     path.write_bytes(bytes(blob))
     clf.load_or_train(verbose=False)
     assert len(calls) == 2  # a checksum mismatch retrains instead of loading damaged weights
+
+
+@needs_mnist
+def test_download_fetches_missing_files_and_rejects_bad_ones(tmp_path: Path) -> None:
+    """`lbt data mnist` logic against local 'mirrors' (file:// URLs; no network in tests)."""
+    good = DATA.resolve().as_uri() + "/"
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    shutil.copy(DATA / "train-images-idx3-ubyte.gz", dest)  # one file already there
+    paths = mnist.download(dest, mirrors=(good,))
+    assert sorted(p.name for p in paths) == sorted(f"{s}.gz" for s in mnist.FILES)
+    assert mnist.load_mnist("test", dest)[0].shape == (10000, 28, 28)
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for stem in mnist.FILES:  # a mirror serving truncated files
+        (bad / f"{stem}.gz").write_bytes((DATA / f"{stem}.gz").read_bytes()[:50])
+    (dest / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(LBTError, match="could not download t10k-labels-idx1-ubyte.gz"):
+        mnist.download(dest, mirrors=(bad.as_uri() + "/",))
+    assert not list(dest.glob("*.part"))  # nothing half-written is left behind
