@@ -124,3 +124,12 @@ def test_user_mistakes_are_one_line(tmp_path: Path, capsys, argv: list[str], mes
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_an_interrupted_run_stops_the_study_resumably() -> None:
+    class Interrupted(LBTError):  # what lbt.train raises after checkpointing on SIGINT/SIGTERM
+        pass
+
+    with pytest.raises(LBTError, match="rerun the same lbt compare command"):
+        cmp._stop_if_interrupted(Interrupted("SIGINT received"))
+    cmp._stop_if_interrupted(ValueError("an ordinary failure is only reported"))

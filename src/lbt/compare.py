@@ -156,6 +156,12 @@ def _describe(m: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _stop_if_interrupted(exc: BaseException) -> None:
+    """A run stopped by SIGINT/SIGTERM (it has checkpointed) stops the whole study, resumably."""
+    if type(exc).__name__ == "Interrupted":
+        raise LBTError(f"{exc}; rerun the same lbt compare command to continue the study") from None
+
+
 def run_jobs(jobs: list[Job], workers: int, log: Any = print) -> list[tuple[Job, str]]:
     """Run the jobs, ``workers`` at a time (separate processes when > 1); returns the failures."""
     failures: list[tuple[Job, str]] = []
@@ -176,6 +182,7 @@ def run_jobs(jobs: list[Job], workers: int, log: Any = print) -> list[tuple[Job,
             try:
                 report(job, run_job(job.cfg.to_dict(), str(job.out), 1), None)
             except Exception as exc:  # one broken run must not stop the others
+                _stop_if_interrupted(exc)
                 report(job, None, f"{type(exc).__name__}: {exc}")
         return failures
     ctx = get_context("spawn")  # no forked torch state; safe with threads
@@ -193,6 +200,7 @@ def run_jobs(jobs: list[Job], workers: int, log: Any = print) -> list[tuple[Job,
                     try:
                         report(job, fut.result(), None)
                     except Exception as exc:  # a worker's error must not stop the other runs
+                        _stop_if_interrupted(exc)
                         report(job, None, f"{type(exc).__name__}: {exc}")
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -383,6 +391,7 @@ def compare(
     overrides: Sequence[tuple[str, Any]] = (),
     workers: int | None = None,
     log: Any = print,
+    command: str | None = None,
 ) -> list[Summary]:
     """Train what is missing, then tabulate and plot everything (the notebook entry point)."""
     out = Path(out)
@@ -391,9 +400,11 @@ def compare(
     todo = [j for j in jobs if states[id(j)] != "done"]
     skipped = len(jobs) - len(todo)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {"preset": jobs[0].cfg.preset, "methods": list(methods), "seeds": seeds,
-                "iterations": iterations, "minutes": minutes, "overrides": [list(o) for o in overrides],
-                "budget": budget_text(jobs[0].cfg), "command": " ".join(["lbt"] + sys.argv[1:])}  # fmt: skip
+    manifest = {
+        "preset": jobs[0].cfg.preset, "methods": list(methods), "seeds": seeds, "iterations": iterations,
+        "minutes": minutes, "overrides": [list(o) for o in overrides], "budget": budget_text(jobs[0].cfg),
+        "command": command or "lbt.compare.compare()",
+    }  # fmt: skip
     rundir.write_json(out / "compare.json", manifest)
     for j in todo:  # an interrupted run continues from its checkpoint; without one it starts afresh
         if states[id(j)] == "partial" and not (j.out / rundir.CHECKPOINT).exists():
@@ -450,7 +461,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     else:
         name = args.preset or config_mod.DEFAULT_PRESET
         out = Path("runs") / f"compare-{name}-{datetime.now():%Y%m%d-%H%M%S}"
-    compare(out, args.preset, methods, args.seeds, args.iterations, args.minutes, overrides, args.jobs)
+    compare(
+        out,
+        args.preset,
+        methods,
+        args.seeds,
+        args.iterations,
+        args.minutes,
+        overrides,
+        args.jobs,
+        command=" ".join(["lbt"] + sys.argv[1:]),
+    )
     print((out / "table.md").read_text(), end="")
     print(f"study directory: {out}")
     return 0
