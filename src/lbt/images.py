@@ -298,7 +298,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stacked-mnist": {
         "data": {"name": "stacked-mnist"},
         "model": _STACKED_MODEL,
-        "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000, "est_warmup": 0},
+        "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000, "est_warmup": 300},
         "train": {
             "method": "lbt-gan",
             "iterations": 1500,
@@ -308,7 +308,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "time_limit": 1200,
         },
         "lbt": {"unroll_steps": 2, "n_est": 1, "est_steps": 2, "est_lr": 1e-3, "est_lr_mult": 1.0},
-        "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 1.0},
+        "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 10.0},
         "eval": {"every": 250, "train_samples": 5000, "samples": 26000},
     },
     # The paper's settings as far as they are known (docs/images.md lists every choice); GPU.
