@@ -146,8 +146,10 @@ def _summary(m: dict) -> str:
     parts = []
     if "modes_covered" in m:
         parts.append(f"modes {m['modes_covered']}/{m['modes_total']}")
-        parts.append(f"high-quality {m['high_quality_fraction']:.3f}")
-        parts.append(f"inner-mode KL {m['inner_mode_kl']:.3f}")
+        if "high_quality_fraction" in m:
+            parts.append(f"high-quality {m['high_quality_fraction']:.3f}")
+        if "inner_mode_kl" in m:
+            parts.append(f"inner-mode KL {m['inner_mode_kl']:.3f}")
     parts.append(f"{m['iterations']} iterations in {m['wall_seconds']:.0f} s")
     return "; ".join(parts)
 

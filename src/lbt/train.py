@@ -136,7 +136,7 @@ class Trainer:
         return (
             "modes_covered" in row
             and row["modes_covered"] >= row["modes_total"]
-            and row["high_quality_fraction"] >= self.cfg.eval.target_quality
+            and row.get("high_quality_fraction", 1.0) >= self.cfg.eval.target_quality
         )
 
     # -- the loop ------------------------------------------------------------------------
@@ -377,8 +377,9 @@ class Trainer:
         out = {}
         if "modes_covered" in row:
             out["modes"] = f"{int(row['modes_covered'])}/{int(row['modes_total'])}"
-            out["hq"] = f"{row['high_quality_fraction']:.3f}"
-            out["kl"] = f"{row['inner_mode_kl']:.3f}"
+            for key, short in (("high_quality_fraction", "hq"), ("inner_mode_kl", "kl")):
+                if key in row:
+                    out[short] = f"{row[key]:.3f}"
         if "elbo_data" in row:
             out["ll_data"] = f"{row['elbo_data']:.3f}"
         return out
