@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lbt.models.toy import mlp
+
 SIDE = 28
 
 
@@ -52,15 +54,6 @@ class DCGANGenerator(nn.Module):
         return self(torch.randn(n, self.z_dim, device=self.dense[0].weight.device))
 
 
-def _mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
-
-
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus}
 
 
@@ -79,8 +72,8 @@ class BernoulliVAE(nn.Module):
         super().__init__()
         act = ACTIVATIONS[activation]
         self.latent = latent
-        self.encoder = _mlp([x_dim, *hidden, 2 * latent], act)
-        self.decoder = _mlp([latent, *reversed(hidden), x_dim], act)
+        self.encoder = mlp([x_dim, *hidden, 2 * latent], act)
+        self.decoder = mlp([latent, *reversed(hidden), x_dim], act)
 
     def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
