@@ -30,6 +30,9 @@ def mnist_dir() -> Path | None:
 
 
 DATA = mnist_dir()
+if DATA is None and os.environ.get("CI"):
+    # CI always has ../shared/data/mnist: a missing copy is a broken setup, never a silent skip.
+    raise RuntimeError("CI run without MNIST: expected $LBT_DATA_DIR or ../shared/data/mnist")
 needs_mnist = pytest.mark.skipif(
     DATA is None, reason="MNIST not found in $LBT_DATA_DIR or ../shared/data/mnist"
 )
