@@ -15,7 +15,7 @@ from lbt.errors import LBTError
 from lbt.methods import make_discriminator, make_estimator, make_generator, register
 from lbt.methods.base import Method
 from lbt.methods.gan import GAN, LBTGAN, PacGAN, UnrolledGAN
-from lbt.methods.lbt import inner_optimizer
+from lbt.methods.lbt import inner_from_config
 from lbt.methods.veegan import VEEGAN
 from lbt.models import as_estimator
 from lbt.models.toy import glorot_, mlp
@@ -80,10 +80,7 @@ def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
     """LBT exactly as ``build_lbt`` configures it, plus a discriminator and the weighted GAN loss."""
     _check(cfg, 1)
     t, lb, g = cfg.train, cfg.lbt, cfg.gan
-    inner = inner_optimizer(
-        lb.inner_optimizer, lb.est_lr, t.beta1, t.beta2, t.eps,
-        eps_inside_sqrt=lb.adam_eps_inside_sqrt, second_moment_grad=lb.adam_second_moment_grad,
-    )  # fmt: skip
+    inner = inner_from_config(cfg)
     return LBTGAN(
         generator or make_generator(cfg, x_dim),
         as_estimator(estimator or make_estimator(cfg, x_dim)),

@@ -70,6 +70,9 @@ class LBTConfig:
     est_lr: float = 1e-4  # inner (unrolled) learning rate
     est_lr_mult: float = 3.0  # estimator-update lr = est_lr * this (official code: 3)
     inner_optimizer: str = "adam"  # adam | sgd
+    # Inner Adam's epsilon (official code: 1e-8). Larger values cap the 1/sqrt(v) gain that the
+    # hypergradient picks up on parameters with tiny gradients (docs/images.md, MNIST).
+    adam_eps: float = 1e-8
     adam_eps_inside_sqrt: bool = True
     adam_second_moment_grad: bool = False
 
@@ -107,13 +110,15 @@ class ImageConfig:
     data_dir: str = ""  # the four MNIST files; empty: $LBT_DATA_DIR, else ./data/mnist
     gen_base: int = 128  # DCGAN generator: channels at 7x7 (128 MNIST, 32 Stacked MNIST)
     gen_hidden: int = 1024  # DCGAN generator: first dense layer
+    gen_kernel: int = 4  # DCGAN generator: transposed-conv kernel (official Stacked-MNIST code: 5)
     vae_hidden: str = "500"  # Bernoulli VAE hidden widths, comma-separated (K&W MNIST: 500)
     vae_activation: str = "tanh"  # tanh | relu | softplus
     disc_width: int = 64  # conv discriminator: channels of its first conv
     test_images: int = 10_000  # held-out images for elbo_test
     iw_images: int = 1000  # held-out images for iwae_test (final evaluation only)
     iw_samples: int = 100  # importance samples per image for iwae_test
-    est_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only (E, D still learn)
+    est_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only
+    est_warmup_fit: bool = True  # E learns during the warm-up (official code: no, E starts after it)
     grid: int = 10  # sample grids are grid x grid images
 
 
@@ -152,7 +157,7 @@ POSITIVE = {
     "model.z_dim", "model.gen_hidden", "model.est_hidden", "model.vae_latent", "model.vae_x_var",
     "model.mixture_components", "model.mixture_init_std",
     "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
-    "lbt.unroll_steps", "lbt.n_est", "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult",
+    "lbt.unroll_steps", "lbt.n_est", "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult", "lbt.adam_eps",
     "gan.gen_lr", "gan.disc_lr", "gan.disc_steps", "gan.disc_hidden", "gan.disc_layers",
     "gan.unroll_steps", "gan.pack", "gan.rec_hidden",
     "eval.every", "eval.train_samples", "eval.samples",

@@ -214,7 +214,11 @@ def _channels(x_dim: int, what: str) -> int:
 
 
 GENERATORS["dcgan"] = lambda cfg, x_dim: DCGANGenerator(
-    cfg.model.z_dim, _channels(x_dim, "model.generator=dcgan"), cfg.images.gen_base, cfg.images.gen_hidden
+    cfg.model.z_dim,
+    _channels(x_dim, "model.generator=dcgan"),
+    cfg.images.gen_base,
+    cfg.images.gen_hidden,
+    cfg.images.gen_kernel,
 )
 ESTIMATORS["bernoulli-vae"] = lambda cfg, x_dim: BernoulliVAE(
     x_dim, _hidden(cfg), cfg.model.vae_latent, cfg.images.vae_activation
@@ -231,19 +235,22 @@ DISCRIMINATORS["conv"] = lambda cfg, in_dim: ConvDiscriminator(
 class WarmupLBTGAN(LBTGAN):
     """LBT-GAN whose first ``warmup`` iterations train G on the GAN loss alone.
 
-    The estimator and the discriminator keep learning on G's samples meanwhile, so the teaching
-    loss starts from an estimator that already fits the generator instead of a random one (and
-    those iterations skip the costly unroll).
+    The discriminator keeps learning meanwhile. With ``fit_estimator`` the estimator does too, so
+    the teaching loss starts from an estimator that already fits the generator; without it the
+    estimator stays at its initialisation until the warm-up ends, as in the official
+    Stacked-MNIST code (its first 3000 iterations). Either way the warm-up skips the costly unroll.
     """
 
     warmup: int = 0
+    fit_estimator: bool = True
 
     @classmethod
-    def from_method(cls, method: LBTGAN, warmup: int) -> WarmupLBTGAN:
+    def from_method(cls, method: LBTGAN, warmup: int, fit_estimator: bool = True) -> WarmupLBTGAN:
         """The same networks, optimizer states and settings as ``method``, plus the warm-up."""
         warm = cls.__new__(cls)
         warm.__dict__.update(method.__dict__)
         warm.warmup = warmup
+        warm.fit_estimator = fit_estimator
         warm.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
         return warm
 
@@ -251,7 +258,7 @@ class WarmupLBTGAN(LBTGAN):
         self.steps_done += 1
         if int(self.steps_done) > self.warmup:
             return super().step(data, lr_scale)
-        est_loss = self.update_estimator()
+        est_loss = self.update_estimator() if self.fit_estimator else float("nan")
         n = self.batch_size
         d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
         gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
@@ -270,7 +277,7 @@ def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
     method = _build_lbt_gan(cfg, x_dim, generator, estimator)
     if cfg.images.est_warmup <= 0 or not isinstance(method, LBTGAN):
         return method
-    return WarmupLBTGAN.from_method(method, cfg.images.est_warmup)
+    return WarmupLBTGAN.from_method(method, cfg.images.est_warmup, cfg.images.est_warmup_fit)
 
 
 # -- presets ---------------------------------------------------------------------------------
@@ -286,14 +293,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         "images": {"gen_base": 64, "vae_hidden": "500"},
         "train": {
             "method": "lbt",
-            "iterations": 1500,
+            "iterations": 4500,
             "batch_size": 64,
             "gen_batch_size": 64,
             "gen_lr": 1e-3,
             "time_limit": 1200,
         },
-        "lbt": {"unroll_steps": 2, "n_est": 1, "est_steps": 2, "est_lr": 1e-3, "est_lr_mult": 1.0},
-        "eval": {"every": 100, "train_samples": 500, "samples": 1000},
+        # adam_eps 1e-3: without it the generator drifts to black images (docs/images.md).
+        "lbt": {
+            "unroll_steps": 2,
+            "n_est": 1,
+            "est_steps": 2,
+            "est_lr": 1e-3,
+            "est_lr_mult": 1.0,
+            "adam_eps": 1e-3,
+        },  # fmt: skip
+        "eval": {"every": 250, "train_samples": 500, "samples": 1000},
     },
     "stacked-mnist": {
         "data": {"name": "stacked-mnist"},
@@ -301,13 +316,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000, "est_warmup": 300},
         "train": {
             "method": "lbt-gan",
-            "iterations": 1500,
+            "iterations": 4000,
             "batch_size": 64,
             "gen_batch_size": 64,
             "gen_lr": 1e-3,
             "time_limit": 1200,
         },
-        "lbt": {"unroll_steps": 2, "n_est": 1, "est_steps": 2, "est_lr": 1e-3, "est_lr_mult": 1.0},
+        "lbt": {
+            "unroll_steps": 2,
+            "n_est": 1,
+            "est_steps": 2,
+            "est_lr": 1e-3,
+            "est_lr_mult": 1.0,
+            "adam_eps": 1e-3,
+        },  # fmt: skip
         "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 10.0},
         "eval": {"every": 250, "train_samples": 5000, "samples": 26000},
     },
@@ -327,20 +349,30 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval": {"every": 1000, "train_samples": 1000, "samples": 10000},
         "device": "auto",
     },
+    # The official code (LBT-GAN_smnist.py) as docs/images.md reads it.
     "paper-stacked-mnist": {
         "data": {"name": "stacked-mnist"},
-        "model": _STACKED_MODEL,
-        "images": {"gen_base": 32, "vae_hidden": "1000,400", "est_warmup": 1000},
+        "model": {**_STACKED_MODEL, "z_dim": 256},
+        "images": {
+            "gen_base": 32,
+            "gen_kernel": 5,
+            "vae_hidden": "1000,400",
+            "vae_activation": "relu",
+            "disc_width": 16,
+            "est_warmup": 3000,
+            "est_warmup_fit": False,
+        },  # fmt: skip
         "train": {
             "method": "lbt-gan",
-            "iterations": 50000,
-            "batch_size": 64,
-            "gen_batch_size": 64,
-            "gen_lr": 1e-3,
+            "iterations": 300000,
+            "batch_size": 512,
+            "gen_batch_size": 512,
+            "gen_lr": 1e-4,
+            "clip_norm": 0.0,
         },
-        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 1.0},
-        "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 1.0},
-        "eval": {"every": 2000, "train_samples": 10000, "samples": 26000},
+        "lbt": {"unroll_steps": 5, "n_est": 3, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
+        "gan": {"disc_lr": 1e-4, "disc_steps": 1, "lbt_gan_weight": 1.0},
+        "eval": {"every": 5000, "train_samples": 10000, "samples": 26000},
         "device": "auto",
     },
 }
@@ -353,8 +385,10 @@ _CHOICES = {
 }
 for _name, _values in PRESETS.items():
     config.register_preset(_name, _values, choices=_CHOICES)
-config.POSITIVE.update({"images.gen_base", "images.gen_hidden", "images.disc_width", "images.test_images",
-                        "images.iw_images", "images.iw_samples", "images.grid"})  # fmt: skip
+config.POSITIVE.update(
+    {"images.gen_base", "images.gen_hidden", "images.gen_kernel", "images.disc_width", "images.test_images",
+     "images.iw_images", "images.iw_samples", "images.grid"}
+)  # fmt: skip
 
 
 # -- `lbt data mnist --data-dir DIR` ---------------------------------------------------------

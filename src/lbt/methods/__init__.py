@@ -8,7 +8,7 @@ from torch import nn
 
 from lbt.config import Config
 from lbt.methods.base import Method
-from lbt.methods.lbt import LBT, inner_optimizer
+from lbt.methods.lbt import LBT, inner_from_config
 from lbt.models import VAE, GaussianEstimator, MixtureEstimator, MLPGenerator, as_estimator
 from lbt.models.toy import glorot_, mlp
 
@@ -73,10 +73,7 @@ def build_lbt(
     cfg: Config, x_dim: int, generator: nn.Module | None = None, estimator: nn.Module | None = None
 ) -> Method:
     t, lb = cfg.train, cfg.lbt
-    inner = inner_optimizer(
-        lb.inner_optimizer, lb.est_lr, t.beta1, t.beta2, t.eps,
-        eps_inside_sqrt=lb.adam_eps_inside_sqrt, second_moment_grad=lb.adam_second_moment_grad,
-    )  # fmt: skip
+    inner = inner_from_config(cfg)
     return LBT(
         generator or make_generator(cfg, x_dim),
         as_estimator(estimator or make_estimator(cfg, x_dim)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lbt.config import Config
 from lbt.methods.base import DataFn, Method, outer_adam
 from lbt.optim import Optimizer, Params, State, adam, sgd
 from lbt.unroll import functional_loss, params_of, unroll
@@ -25,6 +26,14 @@ def inner_optimizer(kind: str, lr: float, b1: float, b2: float, eps: float, *,
         return sgd(lr)
     return adam(lr, b1, b2, eps, eps_inside_sqrt=eps_inside_sqrt,
                 differentiate_second_moment=second_moment_grad)  # fmt: skip
+
+
+def inner_from_config(cfg: Config) -> Optimizer:
+    """The estimator's (unrolled) optimizer as ``cfg.lbt`` describes it."""
+    lb, t = cfg.lbt, cfg.train
+    return inner_optimizer(lb.inner_optimizer, lb.est_lr, t.beta1, t.beta2, lb.adam_eps,
+                           eps_inside_sqrt=lb.adam_eps_inside_sqrt,
+                           second_moment_grad=lb.adam_second_moment_grad)  # fmt: skip
 
 
 class LBT(Method):

@@ -29,8 +29,12 @@ class DCGANGenerator(nn.Module):
     generator of the official LBT code (dense 1024 -> 7x7x32 -> transposed convs).
     """
 
-    def __init__(self, z_dim: int = 100, channels: int = 1, base: int = 128, hidden: int = 1024) -> None:
+    def __init__(
+        self, z_dim: int = 100, channels: int = 1, base: int = 128, hidden: int = 1024, kernel: int = 4
+    ) -> None:
         super().__init__()
+        # Any kernel doubles 7 -> 14 -> 28 with these paddings (TF's 'same' for stride 2).
+        pad, extra = (kernel - 1) // 2, kernel % 2
         self.z_dim = z_dim
         self.channels = channels
         self.base = base
@@ -39,8 +43,8 @@ class DCGANGenerator(nn.Module):
             nn.Linear(hidden, 7 * 7 * base), nn.BatchNorm1d(7 * 7 * base), nn.ReLU(),
         )  # fmt: skip
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(base, base // 2, 4, stride=2, padding=1), nn.BatchNorm2d(base // 2), nn.ReLU(),
-            nn.ConvTranspose2d(base // 2, channels, 4, stride=2, padding=1),
+            nn.ConvTranspose2d(base, base // 2, kernel, 2, pad, extra), nn.BatchNorm2d(base // 2), nn.ReLU(),
+            nn.ConvTranspose2d(base // 2, channels, kernel, 2, pad, extra),
         )  # fmt: skip
 
     def logits(self, z: Tensor) -> Tensor:
