@@ -25,9 +25,10 @@ TINY = {
 @torch.no_grad()
 def test_shapes_and_ranges() -> None:
     for c in (1, 3):
-        g = DCGANGenerator(z_dim=8, channels=c, base=8, hidden=32)
-        x = g.sample(5)
-        assert x.shape == (5, c * 784) and float(x.min()) >= 0 and float(x.max()) <= 1
+        for kernel in (3, 4, 5):  # 5: the official Stacked-MNIST generator
+            g = DCGANGenerator(z_dim=8, channels=c, base=8, hidden=32, kernel=kernel)
+            x = g.sample(5)
+            assert x.shape == (5, c * 784) and float(x.min()) >= 0 and float(x.max()) <= 1
         assert ConvDiscriminator(c, 8, 16)(x).shape == (5,)
         vae = BernoulliVAE(c * 784, (32, 16), latent=4)
         assert vae(x).shape == (5,) and vae.sample(3).shape == (3, c * 784)
@@ -110,3 +111,24 @@ def test_estimator_warmup_skips_teaching_first(tmp_path: Path) -> None:
     logs = [tr.method.step(tr.data_fn) for _ in range(3)]
     assert "loss_teach" not in logs[0] and "loss_teach" not in logs[1] and "loss_teach" in logs[2]
     assert int(tr.method.state_dict()["steps_done"]) == 3  # the counter is checkpointed
+
+
+@needs_mnist
+def test_frozen_estimator_warmup_starts_fitting_after_it() -> None:
+    """images.est_warmup_fit=false (official code): E keeps its initial weights during the warm-up."""
+    from lbt.train import Trainer
+
+    overrides = {**TINY, "images.data_dir": str(DATA), "train.method": "lbt-gan", "images.est_warmup": 2,
+                 "images.est_warmup_fit": False}  # fmt: skip
+    tr = Trainer(preset="mnist", overrides=overrides, progress=False)
+    est = tr.method.estimator
+    start = {k: v.clone() for k, v in est.state_dict().items()}
+    gen_start = [p.clone() for p in tr.method.generator.parameters()]
+    for _ in range(2):
+        tr.method.step(tr.data_fn)
+    assert all(torch.equal(start[k], v) for k, v in est.state_dict().items())
+    assert any(
+        not torch.equal(a, b) for a, b in zip(gen_start, tr.method.generator.parameters(), strict=True)
+    )
+    tr.method.step(tr.data_fn)
+    assert any(not torch.equal(start[k], v) for k, v in est.state_dict().items())

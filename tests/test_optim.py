@@ -93,3 +93,24 @@ def test_clip_by_global_norm():
     assert float(total) == pytest.approx(1.0)
     unclipped, _ = clip_by_global_norm(g, 10.0)
     assert torch.equal(unclipped["a"], g["a"])
+
+
+@pytest.mark.parametrize("method", ["lbt", "lbt-gan"])
+def test_lbt_adam_eps_reaches_the_inner_optimizer(method: str) -> None:
+    """``lbt.adam_eps`` (not ``train.eps``) sets the unrolled Adam's eps, inside the square root."""
+    from lbt import config
+    from lbt.methods import build_method
+
+    lr, eps = 1e-3, 0.25
+    cfg = config.build("ring", {"train.method": method, "lbt.est_lr": lr, "lbt.adam_eps": eps})
+    inner = build_method(cfg, 2).inner
+    p, g = {"w": torch.zeros(3)}, {"w": torch.tensor([1.0, 1e-3, 0.0])}
+    new, _ = inner.update(g, inner.init(p), p)
+    b1, b2 = cfg.train.beta1, cfg.train.beta2
+    m, v = (1 - b1) * g["w"], (1 - b2) * g["w"] ** 2
+    expected = -lr * (1 - b2) ** 0.5 / (1 - b1) * m / torch.sqrt(v + eps)
+    torch.testing.assert_close(new["w"], expected)
+    # with the default (official) eps a unit gradient gets a step of about lr, not lr / 16
+    default = build_method(config.build("ring", {"train.method": method}), 2).inner
+    step = default.update({"w": torch.ones(1)}, default.init({"w": torch.zeros(1)}), {"w": torch.zeros(1)})[0]
+    assert float(step["w"]) == pytest.approx(-cfg.lbt.est_lr, rel=1e-3)

@@ -150,6 +150,11 @@ def _summary(m: dict) -> str:
             parts.append(f"high-quality {m['high_quality_fraction']:.3f}")
         if "inner_mode_kl" in m:
             parts.append(f"inner-mode KL {m['inner_mode_kl']:.3f}")
+        if "kl_to_uniform" in m:
+            parts.append(f"KL to uniform {m['kl_to_uniform']:.3f}")
+    for key, name in (("elbo_test", "test ELBO"), ("iwae_test", "test IWAE bound")):
+        if key in m:
+            parts.append(f"{name} {m[key]:.1f}")
     parts.append(f"{m['iterations']} iterations in {m['wall_seconds']:.0f} s")
     return "; ".join(parts)
 

@@ -150,8 +150,9 @@ def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, A
 def _describe(m: dict[str, Any]) -> str:
     parts = []
     if "modes_covered" in m:
-        parts += [f"modes {m['modes_covered']}/{m['modes_total']}", f"hq {m['high_quality_fraction']:.3f}",
-                  f"KL {m['inner_mode_kl']:.3f}"]  # fmt: skip
+        parts.append(f"modes {m['modes_covered']}/{m['modes_total']}")
+        named = (("high_quality_fraction", "hq"), ("inner_mode_kl", "KL"))
+        parts += [f"{short} {m[key]:.3f}" for key, short in named if key in m]
     parts.append(f"{m['iterations']} it, {m['train_seconds']:.0f} s")
     return ", ".join(parts)
 

@@ -67,6 +67,7 @@ CURVE_PANELS = (
     ("modes_covered", "modes covered"),
     ("high_quality_fraction", "high-quality fraction"),
     ("inner_mode_kl", "inner-mode KL"),
+    ("kl_to_uniform", "KL(mode histogram || uniform)"),
 )
 
 
