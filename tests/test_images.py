@@ -94,6 +94,7 @@ def test_short_stacked_mnist_run_counts_modes(tmp_path: Path) -> None:
     m = _train("stacked-mnist", tmp_path, "lbt-gan", iterations=2,
                **{"eval.samples": 600, "eval.train_samples": 200, "images.est_warmup": 0})  # fmt: skip
     assert m["modes_total"] == 1000 and 1 <= m["modes_covered"] <= 600
+    assert 0 <= m["modes_covered_confident"] <= m["modes_covered"]
     assert 0 <= m["kl_to_uniform"] <= math.log(1000) + 1e-9
     assert m["classifier_test_accuracy"] >= 0.99 and m["mode_samples"] == 600
     assert (tmp_path / "samples_generator.png").exists()

@@ -111,6 +111,7 @@ def test_lbt_adam_eps_reaches_the_inner_optimizer(method: str) -> None:
     expected = -lr * (1 - b2) ** 0.5 / (1 - b1) * m / torch.sqrt(v + eps)
     torch.testing.assert_close(new["w"], expected)
     # with the default (official) eps a unit gradient gets a step of about lr, not lr / 16
-    default = build_method(config.build("ring", {"train.method": method}), 2).inner
+    dcfg = config.build("ring", {"train.method": method})
+    default = build_method(dcfg, 2).inner
     step = default.update({"w": torch.ones(1)}, default.init({"w": torch.zeros(1)}), {"w": torch.zeros(1)})[0]
-    assert float(step["w"]) == pytest.approx(-cfg.lbt.est_lr, rel=1e-3)
+    assert float(step["w"]) == pytest.approx(-dcfg.lbt.est_lr, rel=1e-3)

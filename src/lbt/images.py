@@ -126,6 +126,9 @@ class StackedMNIST(MNISTImages):
             # the 2-D metric's name, read by progress lines and tables: here the fraction of
             # samples whose three digits are all recognised with p >= 0.9
             "high_quality_fraction": float(confident.double().mean()),
+            # argmax labels count a mode even for an unreadable blob; this counts only modes hit
+            # by at least one sample whose three digits are all recognised with p >= 0.9
+            "modes_covered_confident": int(torch.unique(modes[confident]).numel()),
         }
         out.update(super().evaluate(method, n))
         return out
@@ -166,21 +169,34 @@ def curves(history: list[dict[str, float]], path: Path) -> None:
     if not history:
         return
     it = [r["iteration"] for r in history]
-    modes = [r for r in history if "modes_covered" in r]
-    fig, axes = plt.subplots(1, 2 if modes else 1, figsize=(11 if modes else 6, 4), squeeze=False)
-    ax = axes[0, 0]
+    elbos = []
     for key, label in (("elbo_gen", "ELBO on generated data"), ("elbo_data", "ELBO on real data"),
                        ("elbo_test", "ELBO on held-out data")):  # fmt: skip
         ys = [r.get(key, np.nan) for r in history]
         if np.isfinite(ys).any():
+            elbos.append((label, ys))
+    modes = [r for r in history if "modes_covered" in r]
+    n = int(bool(elbos)) + int(bool(modes))
+    if n == 0:
+        return
+    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4), squeeze=False)
+    panels = iter(axes[0])
+    if elbos:  # a GAN has no estimator, hence no ELBO panel
+        ax = next(panels)
+        for label, ys in elbos:
             ax.plot(it, ys, label=label)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("ELBO (nats per image)")
-    ax.legend()
-    ax.grid(alpha=0.3)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("ELBO (nats per image)")
+        ax.legend()
+        ax.grid(alpha=0.3)
     if modes:
-        ax = axes[0, 1]
-        ax.plot([r["iteration"] for r in modes], [r["modes_covered"] for r in modes], color="C3")
+        ax = next(panels)
+        its = [r["iteration"] for r in modes]
+        ax.plot(its, [r["modes_covered"] for r in modes], color="C3", label="any sample (argmax)")
+        if all("modes_covered_confident" in r for r in modes):
+            ax.plot(its, [r["modes_covered_confident"] for r in modes], color="C4",
+                    label="a sample with all 3 digits at p >= 0.9")  # fmt: skip
+            ax.legend()
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"modes covered (of {MODES})")
         ax.grid(alpha=0.3)
