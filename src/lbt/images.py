@@ -299,51 +299,33 @@ def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
 _MNIST_MODEL = {"generator": "dcgan", "estimator": "bernoulli-vae", "discriminator": "conv",
                 "z_dim": 100, "vae_latent": 50}  # fmt: skip
 _STACKED_MODEL = {**_MNIST_MODEL, "vae_latent": 256}
+# The CPU presets: batch 64, a short unroll, 20 minutes of training at most (time_limit, seconds).
+_CPU_TRAIN = {"batch_size": 64, "gen_batch_size": 64, "gen_lr": 1e-3, "time_limit": 1200}
+# adam_eps 1e-3: with the official 1e-8 the MNIST generator drifts to black images (docs/images.md).
+_CPU_LBT = {
+    "unroll_steps": 2,
+    "n_est": 1,
+    "est_steps": 2,
+    "est_lr": 1e-3,
+    "est_lr_mult": 1.0,
+    "adam_eps": 1e-3,
+}
 PRESETS: dict[str, dict[str, Any]] = {
     # About 20 minutes on a 2-core CPU (docs/images.md): a narrower generator, a short unroll.
     "mnist": {
         "data": {"name": "mnist"},
         "model": _MNIST_MODEL,
         "images": {"gen_base": 64, "vae_hidden": "500"},
-        "train": {
-            "method": "lbt",
-            "iterations": 4500,
-            "batch_size": 64,
-            "gen_batch_size": 64,
-            "gen_lr": 1e-3,
-            "time_limit": 1200,
-        },
-        # adam_eps 1e-3: without it the generator drifts to black images (docs/images.md).
-        "lbt": {
-            "unroll_steps": 2,
-            "n_est": 1,
-            "est_steps": 2,
-            "est_lr": 1e-3,
-            "est_lr_mult": 1.0,
-            "adam_eps": 1e-3,
-        },  # fmt: skip
+        "train": {**_CPU_TRAIN, "method": "lbt", "iterations": 4500},
+        "lbt": _CPU_LBT,
         "eval": {"every": 250, "train_samples": 500, "samples": 1000},
     },
     "stacked-mnist": {
         "data": {"name": "stacked-mnist"},
         "model": _STACKED_MODEL,
         "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000, "est_warmup": 300},
-        "train": {
-            "method": "lbt-gan",
-            "iterations": 4000,
-            "batch_size": 64,
-            "gen_batch_size": 64,
-            "gen_lr": 1e-3,
-            "time_limit": 1200,
-        },
-        "lbt": {
-            "unroll_steps": 2,
-            "n_est": 1,
-            "est_steps": 2,
-            "est_lr": 1e-3,
-            "est_lr_mult": 1.0,
-            "adam_eps": 1e-3,
-        },  # fmt: skip
+        "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 4000},
+        "lbt": _CPU_LBT,
         "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 10.0},
         "eval": {"every": 250, "train_samples": 5000, "samples": 26000},
     },
