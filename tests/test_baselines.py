@@ -149,3 +149,27 @@ def _reaches(t: torch.Tensor, module: torch.nn.Module) -> bool:
 def test_bad_packing_is_one_clear_error() -> None:
     with pytest.raises(LBTError, match="gan.pack"):
         build_method(small_cfg("pacgan", **{"gan.pack": 5}), 2)
+
+
+@pytest.mark.parametrize("fit", [True, False])
+def test_lbt_gan_warmup_trains_on_the_gan_loss_first_and_resumes(fit: bool) -> None:
+    """gan.lbt_gan_warmup=2: two GAN-only iterations, then teaching; with warmup_fit=false the
+    estimator keeps its initial weights until then. The counter survives a checkpoint round trip."""
+    torch.manual_seed(0)
+    cfg = small_cfg("lbt-gan", **{"gan.lbt_gan_warmup": 2, "gan.lbt_gan_warmup_fit": fit})
+    m = build_method(cfg, 2)
+    start = {k: v.clone() for k, v in m.estimator.state_dict().items()}
+    logs = [m.step(target) for _ in range(2)]
+    assert all("loss_teach" not in log for log in logs)
+    untouched = all(torch.equal(start[k], v) for k, v in m.estimator.state_dict().items())
+    assert untouched is not fit
+    resumed = build_method(cfg, 2)
+    resumed.load_state_dict(m.state_dict())
+    resumed.load_optimizer_states(m.optimizer_states())
+    assert "loss_teach" in resumed.step(target)
+    assert not all(torch.equal(start[k], v) for k, v in resumed.estimator.state_dict().items())
+
+
+def test_negative_lbt_gan_warmup_is_one_clear_error() -> None:
+    with pytest.raises(LBTError, match="gan.lbt_gan_warmup"):
+        small_cfg("lbt-gan", **{"gan.lbt_gan_warmup": -1})

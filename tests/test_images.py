@@ -92,7 +92,7 @@ def test_short_mnist_run_writes_grids_and_metrics(tmp_path: Path, method: str) -
 @needs_mnist
 def test_short_stacked_mnist_run_counts_modes(tmp_path: Path) -> None:
     m = _train("stacked-mnist", tmp_path, "lbt-gan", iterations=2,
-               **{"eval.samples": 600, "eval.train_samples": 200, "images.est_warmup": 0})  # fmt: skip
+               **{"eval.samples": 600, "eval.train_samples": 200, "gan.lbt_gan_warmup": 0})  # fmt: skip
     assert m["modes_total"] == 1000 and 1 <= m["modes_covered"] <= 600
     assert 0 <= m["modes_covered_confident"] <= m["modes_covered"]
     assert 0 <= m["kl_to_uniform"] <= math.log(1000) + 1e-9
@@ -101,35 +101,3 @@ def test_short_stacked_mnist_run_counts_modes(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     assert plt.imread(tmp_path / "samples_generator.png").shape[-1] in (3, 4)  # colour: 3 digits
-
-
-@needs_mnist
-def test_estimator_warmup_skips_teaching_first(tmp_path: Path) -> None:
-    from lbt.train import Trainer
-
-    overrides = {**TINY, "images.data_dir": str(DATA), "train.method": "lbt-gan", "images.est_warmup": 2}
-    tr = Trainer(preset="mnist", overrides=overrides, progress=False)
-    logs = [tr.method.step(tr.data_fn) for _ in range(3)]
-    assert "loss_teach" not in logs[0] and "loss_teach" not in logs[1] and "loss_teach" in logs[2]
-    assert int(tr.method.state_dict()["steps_done"]) == 3  # the counter is checkpointed
-
-
-@needs_mnist
-def test_frozen_estimator_warmup_starts_fitting_after_it() -> None:
-    """images.est_warmup_fit=false (official code): E keeps its initial weights during the warm-up."""
-    from lbt.train import Trainer
-
-    overrides = {**TINY, "images.data_dir": str(DATA), "train.method": "lbt-gan", "images.est_warmup": 2,
-                 "images.est_warmup_fit": False}  # fmt: skip
-    tr = Trainer(preset="mnist", overrides=overrides, progress=False)
-    est = tr.method.estimator
-    start = {k: v.clone() for k, v in est.state_dict().items()}
-    gen_start = [p.clone() for p in tr.method.generator.parameters()]
-    for _ in range(2):
-        tr.method.step(tr.data_fn)
-    assert all(torch.equal(start[k], v) for k, v in est.state_dict().items())
-    assert any(
-        not torch.equal(a, b) for a, b in zip(gen_start, tr.method.generator.parameters(), strict=True)
-    )
-    tr.method.step(tr.data_fn)
-    assert any(not torch.equal(start[k], v) for k, v in est.state_dict().items())

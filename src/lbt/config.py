@@ -92,6 +92,8 @@ class GANConfig:
     recon_weight: float = 1.0  # VEEGAN: weight of the latent reconstruction loss
     rec_hidden: int = 128  # VEEGAN reconstructor width (two hidden layers)
     lbt_gan_weight: float = 0.1  # LBT-GAN: lambda on the GAN loss (official toy default)
+    lbt_gan_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only
+    lbt_gan_warmup_fit: bool = True  # E learns during the warm-up (official image code: no)
 
 
 @dataclass
@@ -117,8 +119,6 @@ class ImageConfig:
     test_images: int = 10_000  # held-out images for elbo_test
     iw_images: int = 1000  # held-out images for iwae_test (final evaluation only)
     iw_samples: int = 100  # importance samples per image for iwae_test
-    est_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only
-    est_warmup_fit: bool = True  # E learns during the warm-up (official code: no, E starts after it)
     grid: int = 10  # sample grids are grid x grid images
 
 
@@ -163,7 +163,13 @@ POSITIVE = {
     "eval.every", "eval.train_samples", "eval.samples",
 }  # fmt: skip
 UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality", "train.rollback_lr_factor"}
-NON_NEGATIVE = {"train.time_limit", "train.checkpoint_every", "train.max_rollbacks", "train.clip_norm"}
+NON_NEGATIVE = {
+    "train.time_limit",
+    "train.checkpoint_every",
+    "train.max_rollbacks",
+    "train.clip_norm",
+    "gan.lbt_gan_warmup",
+}
 
 
 PRESETS: dict[str, dict[str, Any]] = {

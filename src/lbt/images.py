@@ -2,8 +2,8 @@
 
 Registers the data sets (``data.name=mnist | stacked-mnist``), the networks (generator
 ``dcgan``, estimator ``bernoulli-vae``, discriminator ``conv``), the presets (``mnist``,
-``stacked-mnist``, ``paper-mnist``, ``paper-stacked-mnist``), the LBT-GAN estimator warm-up
-(``images.est_warmup``) and the ``lbt data mnist`` subcommand. The data objects carry their own
+``stacked-mnist``, ``paper-mnist``, ``paper-stacked-mnist``), and the ``lbt data mnist``
+subcommand. The data objects carry their own
 ``evaluate`` (held-out ELBO / IWAE, mode counting) and ``figures`` (sample grids, ELBO curves),
 which the shared Trainer calls; nothing in the core loop knows about images.
 """
@@ -18,15 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-import lbt.baselines  # noqa: F401  (registers "lbt-gan" before the warm-up wraps it)
 from lbt import config
 from lbt.config import Config
 from lbt.datasets.mnist import data_dir, download, load_mnist
 from lbt.datasets.stacked import MODES, classify_confident, mode_metrics, stack, stacked_set
 from lbt.errors import LBTError
-from lbt.methods import DISCRIMINATORS, ESTIMATORS, GENERATORS, METHODS, register
-from lbt.methods.base import DataFn, Method
-from lbt.methods.gan import LBTGAN, nonsaturating_loss
+from lbt.methods import DISCRIMINATORS, ESTIMATORS, GENERATORS
+from lbt.methods.base import Method
 from lbt.models.images import BernoulliVAE, ConvDiscriminator, DCGANGenerator, channels_of
 from lbt.train import DATA_BUILDERS
 
@@ -243,57 +241,6 @@ DISCRIMINATORS["conv"] = lambda cfg, in_dim: ConvDiscriminator(
 )
 
 
-# -- LBT-GAN with the estimator warm-up ------------------------------------------------------
-
-
-class WarmupLBTGAN(LBTGAN):
-    """LBT-GAN whose first ``warmup`` iterations train G on the GAN loss alone.
-
-    The discriminator keeps learning meanwhile. With ``fit_estimator`` the estimator does too, so
-    the teaching loss starts from an estimator that already fits the generator; without it the
-    estimator stays at its initialisation until the warm-up ends, as in the official
-    Stacked-MNIST code (its first 3000 iterations). Either way the warm-up skips the costly unroll.
-    """
-
-    warmup: int = 0
-    fit_estimator: bool = True
-
-    @classmethod
-    def from_method(cls, method: LBTGAN, warmup: int, fit_estimator: bool = True) -> WarmupLBTGAN:
-        """The same networks, optimizer states and settings as ``method``, plus the warm-up."""
-        warm = cls.__new__(cls)
-        warm.__dict__.update(method.__dict__)
-        warm.warmup = warmup
-        warm.fit_estimator = fit_estimator
-        warm.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
-        return warm
-
-    def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
-        self.steps_done += 1
-        if int(self.steps_done) > self.warmup:
-            return super().step(data, lr_scale)
-        est_loss = self.update_estimator() if self.fit_estimator else float("nan")
-        n = self.batch_size
-        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
-        gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
-        grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(gan), lr_scale)
-        return {"loss_est": est_loss, "loss_disc": d_loss, "loss_gan": float(gan.detach()),
-                "loss_gen": float(gan.detach()), "grad_norm_gen": grad_norm}  # fmt: skip
-
-
-_build_lbt_gan = METHODS["lbt-gan"]
-
-
-@register("lbt-gan")
-def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
-                  estimator: nn.Module | None = None) -> Method:  # fmt: skip
-    """The baselines' LBT-GAN; with ``images.est_warmup > 0`` the warm-up variant of it."""
-    method = _build_lbt_gan(cfg, x_dim, generator, estimator)
-    if cfg.images.est_warmup <= 0 or not isinstance(method, LBTGAN):
-        return method
-    return WarmupLBTGAN.from_method(method, cfg.images.est_warmup, cfg.images.est_warmup_fit)
-
-
 # -- presets ---------------------------------------------------------------------------------
 
 _MNIST_MODEL = {"generator": "dcgan", "estimator": "bernoulli-vae", "discriminator": "conv",
@@ -323,10 +270,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stacked-mnist": {
         "data": {"name": "stacked-mnist"},
         "model": _STACKED_MODEL,
-        "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000, "est_warmup": 300},
+        "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000},
         "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 4000},
         "lbt": _CPU_LBT,
-        "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 10.0},
+        "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 10.0, "lbt_gan_warmup": 300},
         "eval": {"every": 250, "train_samples": 5000, "samples": 26000},
     },
     # The paper's settings as far as they are known (docs/images.md lists every choice); GPU.
@@ -355,8 +302,6 @@ PRESETS: dict[str, dict[str, Any]] = {
             "vae_hidden": "1000,400",
             "vae_activation": "relu",
             "disc_width": 16,
-            "est_warmup": 3000,
-            "est_warmup_fit": False,
         },  # fmt: skip
         "train": {
             "method": "lbt-gan",
@@ -367,7 +312,13 @@ PRESETS: dict[str, dict[str, Any]] = {
             "clip_norm": 0.0,
         },
         "lbt": {"unroll_steps": 5, "n_est": 3, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
-        "gan": {"disc_lr": 1e-4, "disc_steps": 1, "lbt_gan_weight": 1.0},
+        "gan": {
+            "disc_lr": 1e-4,
+            "disc_steps": 1,
+            "lbt_gan_weight": 1.0,
+            "lbt_gan_warmup": 3000,
+            "lbt_gan_warmup_fit": False,
+        },  # fmt: skip
         "eval": {"every": 5000, "train_samples": 10000, "samples": 26000},
         "device": "auto",
     },

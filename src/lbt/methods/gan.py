@@ -187,7 +187,13 @@ class PacGAN(GAN):
 
 
 class LBTGAN(LBT):
-    """LBT plus a discriminator: generator loss = teaching loss + ``gan_weight`` * GAN loss."""
+    """LBT plus a discriminator: generator loss = teaching loss + ``gan_weight`` * GAN loss.
+
+    ``warmup`` > 0 trains G on the GAN loss alone for its first iterations (no unroll, so they are
+    cheap) while the discriminator keeps learning. With ``warmup_fit`` the estimator learns
+    meanwhile, so teaching starts from an estimator that already fits G; without it the estimator
+    stays at its initialisation until the warm-up ends, as in the official Stacked-MNIST code.
+    """
 
     name = "lbt-gan"
 
@@ -201,11 +207,16 @@ class LBTGAN(LBT):
         disc_lr: float = 1e-4,
         disc_steps: int = 1,
         packing: int = 1,
+        warmup: int = 0,
+        warmup_fit: bool = True,
         **lbt_kwargs: object,
     ) -> None:
         super().__init__(generator, estimator, **lbt_kwargs)  # type: ignore[arg-type]
         self.discriminator = discriminator
         self.gan_weight = gan_weight
+        self.warmup, self.warmup_fit = warmup, warmup_fit
+        if warmup > 0:  # checkpointed, so a resumed run knows where its warm-up stands
+            self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
         b1, b2, eps = (lbt_kwargs.get(k, d) for k, d in (("beta1", 0.5), ("beta2", 0.999), ("eps", 1e-8)))
         self.adv = make_adversary(
             discriminator, disc_lr, float(b1), float(b2), float(eps), packing=packing, steps=disc_steps
@@ -222,9 +233,16 @@ class LBTGAN(LBT):
         return teach + self.gan_weight * gan
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
-        est_loss = self.update_estimator()
+        warming = self.warmup > 0 and int(self.steps_done.add_(1)) <= self.warmup
+        fit = not warming or self.warmup_fit
+        est_loss = self.update_estimator() if fit else float("nan")
         n = self.batch_size
         d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
+        if warming:
+            gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
+            grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(gan), lr_scale)
+            return {"loss_est": est_loss, "loss_disc": d_loss, "loss_gan": float(gan.detach()),
+                    "loss_gen": float(gan.detach()), "grad_norm_gen": grad_norm}  # fmt: skip
         teach, gan = self.generator_losses(data)
         loss = teach + self.gan_weight * gan
         grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
