@@ -72,9 +72,9 @@ def _train(preset: str, out: Path, method: str, iterations: int = 3, **extra: ob
 
 
 @needs_mnist
-@pytest.mark.parametrize("method", ["lbt", "lbt-gan"])
-def test_short_mnist_run_writes_grids_and_metrics(tmp_path: Path, method: str) -> None:
-    m = _train("mnist", tmp_path, method, **{"eval.samples": 64, "eval.train_samples": 32})
+@pytest.mark.parametrize(("preset", "method"), [("mnist", "lbt"), ("mnist-lbt-gan", "lbt-gan")])
+def test_short_mnist_run_writes_grids_and_metrics(tmp_path: Path, preset: str, method: str) -> None:
+    m = _train(preset, tmp_path, method, **{"eval.samples": 64, "eval.train_samples": 32})
     for name in ("samples_generator.png", "samples_estimator.png", "elbo_curves.png", "history.csv"):
         assert (tmp_path / name).stat().st_size > 0, name
     import matplotlib.pyplot as plt
