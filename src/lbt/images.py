@@ -2,10 +2,10 @@
 
 Registers the data sets (``data.name=mnist | stacked-mnist``), the networks (generator
 ``dcgan``, estimator ``bernoulli-vae``, discriminator ``conv``), the presets (``mnist``,
-``stacked-mnist``, ``paper-mnist``, ``paper-stacked-mnist``), and the ``lbt data mnist``
-subcommand. The data objects carry their own
-``evaluate`` (held-out ELBO / IWAE, mode counting) and ``figures`` (sample grids, ELBO curves),
-which the shared Trainer calls; nothing in the core loop knows about images.
+``mnist-lbt-gan``, ``stacked-mnist``, ``paper-mnist``, ``paper-stacked-mnist``) and the
+``lbt data mnist`` subcommand. The data objects carry their own ``evaluate`` (held-out ELBO /
+IWAE, mode counting) and ``figures`` (sample grids, ELBO curves), which the shared Trainer calls;
+nothing in the core loop knows about images.
 """
 
 from __future__ import annotations
