@@ -134,8 +134,8 @@ def test_stacking_puts_each_digit_in_its_channel() -> None:
 
 @pytest.fixture(scope="module")
 def classifier():
-    if DATA is None:
-        pytest.skip("MNIST not found in $LBT_DATA_DIR or ../shared/data/mnist")
+    """Trained once per module (cached on disk); only used by tests marked ``needs_mnist``."""
+    assert DATA is not None
     from lbt.classifier import load_or_train
 
     model, _ = load_or_train(DATA)
