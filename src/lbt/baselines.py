@@ -12,6 +12,7 @@ from torch import nn
 
 from lbt.config import Config
 from lbt.errors import LBTError
+from lbt.hypergrad import HYPERGRADIENTS
 from lbt.methods import make_discriminator, make_estimator, make_generator, register
 from lbt.methods.base import Method
 from lbt.methods.gan import GAN, LBTGAN, PacGAN, UnrolledGAN
@@ -90,6 +91,7 @@ def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
         unroll_steps=lb.unroll_steps, n_est=lb.n_est, est_steps=lb.est_steps,
         est_lr_mult=lb.est_lr_mult, inner=inner, gen_lr=t.gen_lr, beta1=t.beta1, beta2=t.beta2,
         eps=t.eps, clip_norm=t.clip_norm, gen_batch_size=t.gen_batch_size, batch_size=t.batch_size,
+        hypergrad=HYPERGRADIENTS[lb.hypergrad],
     )  # fmt: skip
 
 

@@ -64,7 +64,7 @@ def parse_methods(text: str | Sequence[str]) -> list[str]:
     names = [m for m in names if m]
     if not names:
         raise LBTError("--methods needs at least one method name")
-    allowed = config_mod.CHOICES["train.method"]
+    allowed = config_mod.choices("train.method") or ()
     for m in names:
         if m not in allowed:
             raise LBTError(f"unknown method {m!r} in --methods (available: {', '.join(allowed)})")

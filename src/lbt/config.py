@@ -7,6 +7,7 @@ typo or a bad value fails before any work starts, with one line that names the k
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ class ModelConfig:
     generator: str = "mlp"
     z_dim: int = 256
     gen_hidden: int = 128
-    estimator: str = "vae"  # vae | mixture | gaussian
+    estimator: str = "vae"  # vae | mixture | gaussian | kde
     discriminator: str = "mlp"  # GAN-family methods (lbt.methods.DISCRIMINATORS)
     est_hidden: int = 128
     vae_latent: int = 32
@@ -41,6 +42,12 @@ class ModelConfig:
     mixture_components: int = 64
     mixture_init_std: float = 0.5
     mixture_init: str = "random"  # random | samples (means re-initialised at generator samples)
+    gen_layers: int = 2  # MLP generator hidden layers (paper: 2)
+    gen_activation: str = "tanh"  # MLP generator activation (paper: tanh)
+    kde_bandwidth: float = 0.05  # kernel-density teacher: bandwidth (start of an anneal)
+    kde_rule: str = "fixed"  # fixed | anneal (geometric to kde_bandwidth_final) | scott
+    kde_bandwidth_final: float = 0.05
+    kde_anneal_steps: int = 0
 
 
 @dataclass
@@ -75,6 +82,7 @@ class LBTConfig:
     adam_eps: float = 1e-8
     adam_eps_inside_sqrt: bool = True
     adam_second_moment_grad: bool = False
+    hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
 
 
 @dataclass
@@ -99,6 +107,7 @@ class GANConfig:
 @dataclass
 class EvalConfig:
     every: int = 250  # iterations between history rows
+    ema: float = 0.0  # > 0: evaluate an exponential moving average of the generator (decay)
     train_samples: int = 20_000  # samples for metrics during training
     samples: int = 500_000  # samples for the final metrics
     stop_at_quality: bool = False  # stop once all modes are covered at >= target quality
@@ -134,36 +143,63 @@ class Config:
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | auto
     preset: str = ""
+    recipe: str = ""  # a preset's named per-method recipe ("method@recipe" in the preset), e.g. pacgan
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": ("ring", "grid", "npy"),
-    "model.estimator": ("vae", "mixture", "gaussian"),
+    "model.kde_rule": ("fixed", "anneal", "scott"),
+    "model.gen_activation": ("tanh", "relu", "leaky_relu"),
     "model.mixture_init": ("random", "samples"),
-    "model.generator": ("mlp",),
-    "train.method": ("lbt", "gan", "unrolled-gan", "veegan", "pacgan", "lbt-gan"),
-    "model.discriminator": ("mlp",),
     "gan.disc_activation": ("relu", "tanh", "leaky_relu"),
     "lbt.inner_optimizer": ("adam", "sgd"),
     "train.on_nan": ("stop", "rollback"),
     "device": ("cpu", "cuda", "auto"),
 }
 
+
+def registry_choices() -> dict[str, tuple[str, ...]]:
+    """Names owned by a registry, read at validation time: registering a thing is all it takes."""
+    from lbt import plugins
+
+    plugins.load()
+    from lbt.hypergrad import HYPERGRADIENTS
+    from lbt.methods import DISCRIMINATORS, ESTIMATORS, GENERATORS, METHODS
+    from lbt.train import DATA_BUILDERS
+
+    return {
+        "data.name": tuple(DATA_BUILDERS),
+        "model.generator": tuple(GENERATORS),
+        "model.estimator": tuple(ESTIMATORS),
+        "model.discriminator": tuple(DISCRIMINATORS),
+        "train.method": tuple(METHODS),
+        "lbt.hypergrad": tuple(HYPERGRADIENTS),
+    }
+
+
+def choices(key: str) -> tuple[str, ...] | None:
+    """The allowed values of ``key`` (from its registry or the fixed table), or None if free."""
+    return registry_choices().get(key) or CHOICES.get(key)
+
+
 POSITIVE = {
     "data.modes", "data.radius", "data.spacing", "data.std",
     "model.z_dim", "model.gen_hidden", "model.est_hidden", "model.vae_latent", "model.vae_x_var",
-    "model.mixture_components", "model.mixture_init_std",
+    "model.mixture_components", "model.mixture_init_std", "model.gen_layers",
+    "model.kde_bandwidth", "model.kde_bandwidth_final",
     "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
-    "lbt.unroll_steps", "lbt.n_est", "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult", "lbt.adam_eps",
+    "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult", "lbt.adam_eps",
     "gan.gen_lr", "gan.disc_lr", "gan.disc_steps", "gan.disc_hidden", "gan.disc_layers",
     "gan.unroll_steps", "gan.pack", "gan.rec_hidden",
     "eval.every", "eval.train_samples", "eval.samples",
 }  # fmt: skip
-UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality", "train.rollback_lr_factor"}
+UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality", "train.rollback_lr_factor", "eval.ema"}
 NON_NEGATIVE = {
+    "lbt.unroll_steps",  # 0: a closed-form teacher (kde) needs no inner steps
+    "lbt.n_est",
+    "model.kde_anneal_steps",
     "train.time_limit",
     "train.checkpoint_every",
     "train.max_rollbacks",
@@ -295,10 +331,11 @@ def parse_overrides(pairs: list[str]) -> list[tuple[str, str]]:
 
 def validate(cfg: Config) -> Config:
     """Range and choice checks; the first problem found is raised as one line."""
+    allowed = {**CHOICES, **registry_choices()}
     for key, (obj, f) in _fields(cfg).items():
         v = getattr(obj, f.name)
-        if key in CHOICES and v not in CHOICES[key]:
-            raise LBTError(f"{key}={v!r} is not one of: {', '.join(CHOICES[key])}")
+        if key in allowed and v not in allowed[key]:
+            raise LBTError(f"{key}={v!r} is not one of: {', '.join(allowed[key])}")
         if key in POSITIVE and not v > 0:
             raise LBTError(f"{key} must be > 0, got {v}")
         if key in NON_NEGATIVE and v < 0:
@@ -316,12 +353,28 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def recipe_key(method: str, recipe: str = "") -> str:
+    """How a preset names a method's recipe: ``gan``, or ``gan@pacgan`` for a named variant."""
+    return f"{method}@{recipe}" if recipe else method
+
+
+def split_method(spec: str) -> tuple[str, str]:
+    """``gan@pacgan`` -> (``gan``, ``pacgan``); ``lbt`` -> (``lbt``, ``""``)."""
+    method, _, recipe = spec.partition("@")
+    return method, recipe
+
+
 def build(
     preset: str | None = None,
     overrides: list[tuple[str, Any]] | dict[str, Any] | None = None,
     **top: Any,
 ) -> Config:
-    """Defaults, then the preset, then ``overrides`` (dotted keys), then validation."""
+    """Defaults, the preset, its recipe for the chosen method, ``overrides``, then validation.
+
+    A preset may hold ``recipes``: per-method overrides keyed by method name (applied when that
+    method is trained) or ``method@name`` (applied on top when ``recipe=name`` is also set, e.g.
+    the settings of a baseline's own paper).
+    """
     from lbt import plugins
 
     plugins.load()  # extensions register their presets and choices
@@ -330,15 +383,27 @@ def build(
         close = difflib.get_close_matches(name, PRESETS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise LBTError(f"unknown preset {name!r} (available: {', '.join(sorted(PRESETS))}){hint}")
+    items = list(overrides.items() if isinstance(overrides, dict) else (overrides or []))
+    items += [(k, v) for k, v in top.items() if v is not None]
+    values = dict(PRESETS[name])
+    recipes: dict[str, dict[str, Any]] = values.pop("recipes", {})
     cfg = Config()
-    apply(cfg, PRESETS[name])
+    apply(cfg, values)
+    probe = copy.deepcopy(cfg)  # which method and recipe the overrides ask for
+    for k, v in items:
+        set_value(probe, k, v)
+    method, recipe = probe.train.method, probe.recipe
+    if method in recipes:
+        apply(cfg, recipes[method])
+    if recipe:
+        key = recipe_key(method, recipe)
+        if key not in recipes:
+            have = sorted(k for k in recipes if "@" in k)
+            raise LBTError(f"preset {name!r} has no recipe {key!r} (it has: {', '.join(have) or 'none'})")
+        apply(cfg, recipes[key])
     cfg.preset = name
-    items = overrides.items() if isinstance(overrides, dict) else (overrides or [])
     for k, v in items:
         set_value(cfg, k, v)
-    for k, v in top.items():
-        if v is not None:
-            set_value(cfg, k, v)
     return validate(cfg)
 
 

@@ -330,10 +330,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 _CHOICES = {
-    "data.name": ("mnist", "stacked-mnist"),
-    "model.generator": ("dcgan",),
-    "model.estimator": ("bernoulli-vae",),
-    "model.discriminator": ("conv",),
     "images.vae_activation": ("tanh", "relu", "softplus"),
 }
 for _name, _values in PRESETS.items():

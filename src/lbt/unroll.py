@@ -47,12 +47,13 @@ def unroll(
 ) -> tuple[Params, State, list[float]]:
     """Apply ``steps`` optimizer updates to ``params``, each on the fresh batch ``sample_fn(k)``.
 
-    Returns ``(phi_K, state_K, losses)``. With ``create_graph=False`` every step is cut from the
-    graph (the cheap, ordinary estimator update); with ``True`` nothing is cut, so gradients of a
-    function of ``phi_K`` reach the tensors ``sample_fn`` depends on.
+    Returns ``(phi_K, state_K, losses)``; ``steps=0`` returns ``params`` unchanged. With
+    ``create_graph=False`` every step is cut from the graph (the cheap, ordinary estimator update);
+    with ``True`` nothing is cut, so gradients of a function of ``phi_K`` reach the tensors
+    ``sample_fn`` depends on.
     """
-    if steps < 1:
-        raise ValueError(f"unroll needs at least one step, got {steps}")
+    if steps < 0:
+        raise ValueError(f"unroll needs a non-negative number of steps, got {steps}")
     phi = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in params.items()}
     state = opt_state
     losses: list[float] = []

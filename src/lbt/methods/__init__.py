@@ -7,10 +7,11 @@ from collections.abc import Callable
 from torch import nn
 
 from lbt.config import Config
+from lbt.hypergrad import HYPERGRADIENTS
 from lbt.methods.base import Method
 from lbt.methods.lbt import LBT, inner_from_config
-from lbt.models import VAE, GaussianEstimator, MixtureEstimator, MLPGenerator, as_estimator
-from lbt.models.toy import glorot_, mlp
+from lbt.models import VAE, GaussianEstimator, KDETeacher, MixtureEstimator, MLPGenerator, as_estimator
+from lbt.models.toy import ACTIVATIONS, glorot_, mlp
 
 Builder = Callable[[Config, int, nn.Module | None, nn.Module | None], Method]
 METHODS: dict[str, Builder] = {}
@@ -25,7 +26,9 @@ def register(name: str) -> Callable[[Builder], Builder]:
 
 
 GENERATORS: dict[str, Callable[[Config, int], nn.Module]] = {
-    "mlp": lambda cfg, x_dim: MLPGenerator(cfg.model.z_dim, x_dim, cfg.model.gen_hidden),
+    "mlp": lambda cfg, x_dim: MLPGenerator(
+        cfg.model.z_dim, x_dim, cfg.model.gen_hidden, cfg.model.gen_layers, cfg.model.gen_activation
+    ),
 }
 ESTIMATORS: dict[str, Callable[[Config, int], nn.Module]] = {
     "vae": lambda cfg, x_dim: VAE(x_dim, cfg.model.vae_latent, cfg.model.est_hidden, cfg.model.vae_x_var),
@@ -36,16 +39,20 @@ ESTIMATORS: dict[str, Callable[[Config, int], nn.Module]] = {
         init_from_samples=cfg.model.mixture_init == "samples",
     ),
     "gaussian": lambda cfg, x_dim: GaussianEstimator(x_dim),
+    "kde": lambda cfg, x_dim: KDETeacher(
+        x_dim,
+        cfg.model.kde_bandwidth,
+        rule=cfg.model.kde_rule,
+        bandwidth_final=cfg.model.kde_bandwidth_final,
+        anneal_steps=cfg.model.kde_anneal_steps,
+    ),  # fmt: skip
 }
-
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU}
 
 
 def _mlp_discriminator(cfg: Config, in_dim: int) -> nn.Module:
     g = cfg.gan
     sizes = [in_dim] + [g.disc_hidden] * g.disc_layers + [1]
-    return glorot_(mlp(sizes, _ACTIVATIONS[g.disc_activation]))
+    return glorot_(mlp(sizes, ACTIVATIONS[g.disc_activation]))
 
 
 # A discriminator maps a batch (B, *in_shape) to logits of shape (B,) or (B, 1). ``in_dim`` is the
@@ -80,6 +87,7 @@ def build_lbt(
         unroll_steps=lb.unroll_steps, n_est=lb.n_est, est_steps=lb.est_steps,
         est_lr_mult=lb.est_lr_mult, inner=inner, gen_lr=t.gen_lr, beta1=t.beta1, beta2=t.beta2,
         eps=t.eps, clip_norm=t.clip_norm, gen_batch_size=t.gen_batch_size, batch_size=t.batch_size,
+        hypergrad=HYPERGRADIENTS[lb.hypergrad],
     )  # fmt: skip
 
 

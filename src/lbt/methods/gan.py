@@ -215,8 +215,6 @@ class LBTGAN(LBT):
         self.discriminator = discriminator
         self.gan_weight = gan_weight
         self.warmup, self.warmup_fit = warmup, warmup_fit
-        if warmup > 0:  # checkpointed, so a resumed run knows where its warm-up stands
-            self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
         b1, b2, eps = (lbt_kwargs.get(k, d) for k, d in (("beta1", 0.5), ("beta2", 0.999), ("eps", 1e-8)))
         self.adv = make_adversary(
             discriminator, disc_lr, float(b1), float(b2), float(eps), packing=packing, steps=disc_steps
@@ -224,7 +222,7 @@ class LBTGAN(LBT):
 
     def generator_losses(self, data: DataFn) -> tuple[Tensor, Tensor]:
         """(teaching loss, GAN loss) at the current estimator and discriminator."""
-        teach = self.teaching_loss(data(self.batch_size))
+        teach, _ = self.teach(data(self.batch_size))
         gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
         return teach, gan
 
@@ -233,25 +231,27 @@ class LBTGAN(LBT):
         return teach + self.gan_weight * gan
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
-        warming = self.warmup > 0 and int(self.steps_done.add_(1)) <= self.warmup
-        fit = not warming or self.warmup_fit
-        est_loss = self.update_estimator() if fit else float("nan")
+        self._tick()
+        warming = self.warmup > 0 and int(self.steps_done) <= self.warmup
+        fit = (not warming or self.warmup_fit) and self.n_est > 0
+        logs = {"loss_est": self.update_estimator()} if fit else {}
         n = self.batch_size
         d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
         if warming:
             gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
             grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(gan), lr_scale)
-            return {"loss_est": est_loss, "loss_disc": d_loss, "loss_gan": float(gan.detach()),
+            return {**logs, "loss_disc": d_loss, "loss_gan": float(gan.detach()),
                     "loss_gen": float(gan.detach()), "grad_norm_gen": grad_norm}  # fmt: skip
-        teach, gan = self.generator_losses(data)
-        loss = teach + self.gan_weight * gan
+        surrogate, teach = self.teach(data(self.batch_size))
+        gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
+        loss = surrogate + self.gan_weight * gan
         grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
         return {
-            "loss_est": est_loss,
+            **logs,
             "loss_disc": d_loss,
-            "loss_teach": float(teach.detach()),
+            "loss_teach": float(teach),
             "loss_gan": float(gan.detach()),
-            "loss_gen": float(loss.detach()),
+            "loss_gen": float(teach) + self.gan_weight * float(gan.detach()),
             "grad_norm_gen": grad_norm,
         }
 

@@ -1,8 +1,9 @@
 """Learning by Teaching (paper Algorithm 1).
 
-Per iteration: ``n_est`` ordinary estimator updates on generator samples (no graph kept), then
-one generator update on ``-E_data log p_E(x; phi_K(theta))`` where ``phi_K`` is the estimator
-after K unrolled, differentiable optimizer steps on fresh generator batches.
+Per iteration: ``n_est`` ordinary teacher updates on generator samples (no graph kept), then one
+generator update on ``-E_data log p_E(x; phi*(theta))`` where ``phi*`` is the teacher fitted to
+fresh generator batches: K unrolled optimizer steps, a closed-form refit, or both. How the
+gradient through ``phi*`` is taken is the hypergradient strategy (:mod:`lbt.hypergrad`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,20 @@ import torch
 from torch import Tensor, nn
 
 from lbt.config import Config
+from lbt.hypergrad import Hypergradient, TeachingProblem, unrolled
 from lbt.methods.base import DataFn, Method, outer_adam
+from lbt.models.teachers import Refits, Scheduled
 from lbt.optim import Optimizer, Params, State, adam, sgd
-from lbt.unroll import functional_loss, params_of, unroll
+from lbt.unroll import Loss, functional_loss, params_of, unroll
 
 
 def _neg_mean(log_p: Tensor) -> Tensor:
     return -log_p.mean()
+
+
+def _default_steps_done(state: dict, prefix: str, *_: object) -> None:
+    """Checkpoints written before the counter existed load with it at zero."""
+    state.setdefault(prefix + "steps_done", torch.zeros((), dtype=torch.long))
 
 
 def inner_optimizer(kind: str, lr: float, b1: float, b2: float, eps: float, *,
@@ -58,6 +66,7 @@ class LBT(Method):
         clip_norm: float = 5.0,
         gen_batch_size: int = 512,
         batch_size: int = 512,
+        hypergrad: Hypergradient = unrolled,
     ) -> None:
         super().__init__()
         self.generator = generator
@@ -69,9 +78,13 @@ class LBT(Method):
         self.gen_batch_size = gen_batch_size
         self.batch_size = batch_size
         self.inner = inner or adam(1e-4, beta1, beta2, eps)
+        self.hypergrad = hypergrad
         self.nll = functional_loss(estimator, _neg_mean)
         self.inner_state: State = self.inner.init(params_of(estimator))
         self.gen_opt = outer_adam(generator, gen_lr, beta1, beta2, eps, clip_norm)
+        # Checkpointed, so a resumed run continues the teacher's schedule where it stood.
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        self._register_load_state_dict_pre_hook(_default_steps_done)
 
     # -- the two halves of Algorithm 1 -------------------------------------------------------
     def _gen_batch(self, _k: int = 0) -> Tensor:
@@ -79,30 +92,54 @@ class LBT(Method):
 
     @torch.no_grad()
     def _write_estimator(self, phi: Params) -> None:
-        for k, p in self.estimator.named_parameters():
-            if k in phi:
-                p.copy_(phi[k])
+        """Store a fit in the teacher (parameters and refitted buffers alike)."""
+        own = dict(self.estimator.named_parameters()) | dict(self.estimator.named_buffers())
+        for k, v in phi.items():
+            if k in own:
+                if own[k].shape != v.shape:
+                    own[k].resize_(v.shape)  # kernel centres follow the generator batch size
+                own[k].copy_(v)
 
-    def _phi0(self, differentiable: bool) -> Params:
-        """E's starting point: its current parameters, or a re-fit from fresh generator samples
-        for estimators that ask for it (``init_from_samples``)."""
+    def _start(self, differentiable: bool) -> tuple[Params, Loss]:
+        """The teacher's starting point and its loss with any closed-form context bound.
+
+        A teacher that :class:`Refits` is refitted on a fresh generator batch: refitted entries
+        that are trainable parameters override the starting point (a mixture's means), the others
+        (kernel centres, a bandwidth) are held fixed while the K steps run. With
+        ``differentiable`` the refit stays in the graph, so the hypergradient flows through it.
+        """
         phi = params_of(self.estimator)
-        if getattr(self.estimator, "init_from_samples", False):
+        context: Params = {}
+        if isinstance(self.estimator, Refits):
             with torch.set_grad_enabled(differentiable):
-                phi.update(self.estimator.initial_params(self._gen_batch()))
-        return phi
+                batch = self._gen_batch() if differentiable else self._detached_gen_batch(0)
+                fit = self.estimator.refit(batch)
+            for k, v in fit.items():
+                (phi if k in phi else context)[k] = v if differentiable else v.detach()
+        if not context:
+            return phi, self.nll
+        nll = self.nll
+        return phi, lambda p, x: nll({**context, **p}, x)
+
+    def _tick(self) -> None:
+        if isinstance(self.estimator, Scheduled):
+            self.estimator.schedule(int(self.steps_done))
+        self.steps_done.add_(1)
 
     def update_estimator(self) -> float:
         """``n_est`` ordinary updates of E on generator samples; nothing is differentiated through."""
         loss = float("nan")
         for _ in range(self.n_est):
+            phi, nll = self._start(False)
             phi, self.inner_state, losses = unroll(
-                self.nll, self._phi0(False), self.inner_state, self.inner,
-                self._detached_gen_batch, self.est_steps, create_graph=False,
+                nll, phi, self.inner_state, self.inner,
+                self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
                 lr_scale=self.est_lr_mult,
             )  # fmt: skip
             self._write_estimator(phi)
-            loss = losses[-1]
+            if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
+                self._write_estimator(self.estimator.refit(self._detached_gen_batch(0)))
+            loss = losses[-1] if losses else float(nll(phi, self._detached_gen_batch(0)))
         return loss
 
     @torch.no_grad()
@@ -110,22 +147,32 @@ class LBT(Method):
         return self._gen_batch(k)
 
     def teaching_loss(self, x_data: Tensor) -> Tensor:
-        """``-mean log p_E(x_data; phi_K(theta))``, differentiable in the generator's parameters."""
-        phi_k, _, _ = unroll(
-            self.nll, self._phi0(True), self.inner_state, self.inner,
-            self._gen_batch, self.unroll_steps, create_graph=True,
-        )  # fmt: skip
-        return self.nll(phi_k, x_data)
+        """A scalar whose gradient in theta is the hypergradient of ``-mean log p_E(x_data; phi*)``.
+
+        Its value is the teaching loss itself for the unrolled strategy; :meth:`teach` also returns
+        the loss value for strategies whose surrogate differs from it.
+        """
+        return self.teach(x_data)[0]
+
+    def teach(self, x_data: Tensor) -> tuple[Tensor, Tensor]:
+        """(surrogate, detached teaching loss) from the configured hypergradient strategy."""
+        phi0, nll = self._start(True)
+        steps = self.unroll_steps if phi0 else 0
+        problem = TeachingProblem(nll, phi0, self.inner_state, self.inner, self._gen_batch, steps)
+        return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
-        est_loss = self.update_estimator()
-        loss = self.teaching_loss(data(self.batch_size))
-        grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
-        return {"loss_est": est_loss, "loss_gen": float(loss.detach()), "grad_norm_gen": grad_norm}
+        self._tick()
+        logs = {"loss_est": self.update_estimator()} if self.n_est > 0 else {}
+        surrogate, loss = self.teach(data(self.batch_size))
+        grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(surrogate), lr_scale)
+        return {**logs, "loss_gen": float(loss), "grad_norm_gen": grad_norm}
 
     @torch.no_grad()
     def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
         """The estimator's mean log-likelihood (ELBO for a VAE) on generated and on real data."""
+        if isinstance(self.estimator, Refits):  # a closed-form teacher is fitted on demand
+            self._write_estimator(self.estimator.refit(self.generator.sample(self.gen_batch_size)))
         return {
             "elbo_gen": float(self.estimator(self.generator.sample(n)).mean()),
             "elbo_data": float(self.estimator(data(n)).mean()),

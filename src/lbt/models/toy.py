@@ -14,6 +14,10 @@ import torch
 from torch import Tensor, nn
 
 
+class TeacherModule(nn.Module):
+    """Base of the package's teachers: ``forward(x)`` is already the per-sample log-density."""
+
+
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh) -> nn.Sequential:
     """Dense layers with ``activation`` between them (none after the last)."""
     layers: list[nn.Module] = []
@@ -33,13 +37,17 @@ def glorot_(module: nn.Module) -> nn.Module:
     return module
 
 
-class MLPGenerator(nn.Module):
-    """x = G(z), z ~ N(0, I): two tanh hidden layers of 128 and a linear output (paper, Sec. 5.1)."""
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU}
 
-    def __init__(self, z_dim: int = 256, x_dim: int = 2, hidden: int = 128, layers: int = 2):
+
+class MLPGenerator(nn.Module):
+    """x = G(z), z ~ N(0, I); the paper's is two tanh hidden layers of 128 and a linear output."""
+
+    def __init__(self, z_dim: int = 256, x_dim: int = 2, hidden: int = 128, layers: int = 2,
+                 activation: str = "tanh") -> None:  # fmt: skip
         super().__init__()
         self.z_dim = z_dim
-        self.net = glorot_(mlp([z_dim] + [hidden] * layers + [x_dim]))
+        self.net = glorot_(mlp([z_dim] + [hidden] * layers + [x_dim], ACTIVATIONS[activation]))
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)
@@ -48,7 +56,7 @@ class MLPGenerator(nn.Module):
         return self(torch.randn(n, self.z_dim, device=self.net[0].weight.device))
 
 
-class VAE(nn.Module):
+class VAE(TeacherModule):
     """Gaussian VAE with a fixed decoder variance; ``forward`` is the one-sample ELBO per example.
 
     As in the official code: tanh MLPs with two hidden layers of 128, latent 32, decoder variance
@@ -80,7 +88,7 @@ class VAE(nn.Module):
         return self.decoder(z)
 
 
-class GaussianEstimator(nn.Module):
+class GaussianEstimator(TeacherModule):
     """Diagonal Gaussian with learnable mean and log-std: the closed-form case of Theorems 1-2."""
 
     def __init__(self, x_dim: int = 1):
@@ -97,7 +105,7 @@ class GaussianEstimator(nn.Module):
         return self.mean + torch.exp(self.log_std) * torch.randn(n, self.mean.numel())
 
 
-class MixtureEstimator(nn.Module):
+class MixtureEstimator(TeacherModule):
     """Mixture of diagonal Gaussians with exact log-likelihood.
 
     Far cheaper to unroll than a VAE (no encoder, no sampling noise in the objective), and exact
@@ -123,14 +131,14 @@ class MixtureEstimator(nn.Module):
         log_comp = (-0.5 * z**2 - self.log_stds).sum(-1) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
         return torch.logsumexp(log_comp + torch.log_softmax(self.logits, 0), dim=-1)
 
-    def initial_params(self, x: Tensor) -> dict[str, Tensor]:
+    def refit(self, x: Tensor) -> dict[str, Tensor]:
         """Means placed at generator samples (the 'random sample' init of k-means).
 
-        Used when ``init_from_samples`` is set: every fit of E starts from the teacher's current
+        Only with ``init_from_samples``: every fit of E starts from the generator's current
         samples and is refined by the K gradient steps. The init is differentiable in ``x``, so the
         hypergradient also flows through it -- a much stronger signal when modes are narrow.
         """
-        return {"means": x[: self.means.shape[0]]}
+        return {"means": x[: self.means.shape[0]]} if self.init_from_samples else {}
 
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
@@ -138,29 +146,48 @@ class MixtureEstimator(nn.Module):
         return self.means[idx] + torch.exp(self.log_stds[idx]) * torch.randn(n, self.means.shape[1])
 
 
-class _MethodAsForward(nn.Module):
+class _MethodAsForward(TeacherModule):
+    """A user's density model seen through the ``forward(x) = log p(x)`` convention."""
+
     def __init__(self, inner: nn.Module, method: str):
         super().__init__()
         self.inner = inner
         self.method = method
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.method == "distribution":  # zuko-style: forward() builds the distribution
+            return self.inner().log_prob(x)
         return getattr(self.inner, self.method)(x)
 
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
+        if self.method == "distribution":
+            return self.inner().sample((n,))
         return self.inner.sample(n)
+
+
+def _returns_distribution(module: nn.Module) -> bool:
+    """Whether ``module()`` (no input) builds a ``torch.distributions.Distribution``, as flows do."""
+    try:
+        with torch.no_grad():
+            return isinstance(module(), torch.distributions.Distribution)
+    except TypeError:  # forward needs an input: it is not a distribution factory
+        return False
 
 
 def as_estimator(module: nn.Module) -> nn.Module:
     """Adapt a user's density model to the ``forward(x) = log p(x)`` convention.
 
-    Modules of this package already follow it; a module with a ``log_prob`` (flows, mixtures)
-    or an ``elbo`` method (VAEs) is wrapped so ``functional_call`` reaches that method.
+    The package's teachers (:class:`TeacherModule`) already follow it. Otherwise, in this order: a
+    module with a ``log_prob`` method, one with an ``elbo`` method, and one whose ``forward()``
+    returns a ``torch.distributions.Distribution`` (zuko flows) are wrapped; anything else is taken
+    to return a per-sample log-density from ``forward(x)`` already.
     """
-    if isinstance(module, (VAE, GaussianEstimator, MixtureEstimator, _MethodAsForward)):
+    if isinstance(module, TeacherModule):
         return module
     for name in ("log_prob", "elbo"):
         if callable(getattr(module, name, None)):
             return _MethodAsForward(module, name)
+    if _returns_distribution(module):
+        return _MethodAsForward(module, "distribution")
     return module

@@ -1,0 +1,40 @@
+"""What LBT needs from a teacher (an explicit density estimator), as declared interfaces.
+
+A teacher is an ``nn.Module`` whose ``forward(x)`` is a per-sample, differentiable log-density
+(an ELBO counts). The hypergradient evaluates it at explicit parameters through
+``torch.func.functional_call``, so nothing else is required. Two optional abilities:
+
+* :class:`Refits` -- the teacher can be (re)fitted from generator samples in closed form, and that
+  fit is differentiable in the samples (a kernel density's centres, a mixture's means);
+* :class:`Scheduled` -- the teacher changes with training progress (a bandwidth schedule).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from torch import Tensor
+
+from lbt.optim import Params
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """``forward(x)`` -> per-sample log-likelihood (or a lower bound on it), shape ``(B,)``."""
+
+    def forward(self, x: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class Refits(Protocol):
+    """Closed-form (re)fit from generator samples; returns entries that override the teacher's
+    parameters or buffers and stay differentiable in ``samples`` (empty: nothing to refit)."""
+
+    def refit(self, samples: Tensor) -> Params: ...
+
+
+@runtime_checkable
+class Scheduled(Protocol):
+    """Told the training iteration before each step (e.g. to anneal a bandwidth)."""
+
+    def schedule(self, iteration: int) -> None: ...
