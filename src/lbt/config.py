@@ -48,6 +48,7 @@ class ModelConfig:
     kde_rule: str = "fixed"  # fixed | anneal (geometric to kde_bandwidth_final) | scott
     kde_bandwidth_final: float = 0.05
     kde_anneal_steps: int = 0
+    kde_relative: bool = False  # bandwidths in units of the data's standard deviation
 
 
 @dataclass
@@ -208,6 +209,15 @@ NON_NEGATIVE = {
 }
 
 
+# LBT with the closed-form kernel-density teacher (lbt.models.teachers.kde): the bandwidth is a
+# multiple of the data's standard deviation, so the recipe carries over to other radii, spacings
+# and mode counts of the same family without retuning (docs/results.md).
+KDE_LBT: dict[str, Any] = {
+    "model": {"estimator": "kde", "kde_bandwidth": 0.08, "kde_relative": True},
+    "lbt": {"unroll_steps": 0, "n_est": 0},
+}
+KDE_LBT_GAN: dict[str, Any] = {**KDE_LBT, "gan": {"lbt_gan_weight": 0.1}}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Fast default: same networks and objective, cheaper exact estimator (see docs/presets.md).
     "ring": {
@@ -216,11 +226,42 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
         "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
     },
-    "grid": {
+    # The hard 2-D suite: narrow modes. Shared settings first, then each method's recipe.
+    "ring-narrow": {  # PacGAN's 8-mode ring (VEEGAN's code repeats a mode), radius 1, std 0.01
+        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.01},
+        "train": {
+            "iterations": 4000,
+            "batch_size": 1024,
+            "gen_batch_size": 2048,
+            "gen_lr": 1e-3,
+            "gen_lr_final": 3e-5,
+        },
+        "eval": {"every": 250},
+        "recipes": {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN},
+    },
+    "grid25": {  # VEEGAN's and PacGAN's 5 x 5 grid at {-4, -2, 0, 2, 4}^2, std 0.05
+        "data": {"name": "grid", "modes": 25, "spacing": 2.0, "std": 0.05},
+        "train": {
+            "iterations": 4000,
+            "batch_size": 1024,
+            "gen_batch_size": 2048,
+            "gen_lr": 3e-3,
+            "gen_lr_final": 1e-4,
+        },
+        "eval": {"every": 250},
+        "recipes": {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN},
+    },
+    "grid": {  # the LBT paper's 10 x 10 grid, spacing 0.2, std 0.01
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
-        "model": {"estimator": "mixture", "mixture_components": 128},
-        "train": {"iterations": 10000, "batch_size": 512, "gen_batch_size": 512, "gen_lr": 1e-3},
-        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
+        "train": {
+            "iterations": 8000,
+            "batch_size": 1024,
+            "gen_batch_size": 2048,
+            "gen_lr": 3e-3,
+            "gen_lr_final": 1e-4,
+        },
+        "eval": {"every": 500},
+        "recipes": {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN},
     },
     # The official code's hyperparameters (LBT_toy.py), see docs/faithfulness.md.
     "paper-ring": {

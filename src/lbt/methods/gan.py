@@ -231,6 +231,7 @@ class LBTGAN(LBT):
         return teach + self.gan_weight * gan
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
+        self._calibrate(data)
         self._tick()
         warming = self.warmup > 0 and int(self.steps_done) <= self.warmup
         fit = (not warming or self.warmup_fit) and self.n_est > 0

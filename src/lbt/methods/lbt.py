@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from lbt.config import Config
 from lbt.hypergrad import Hypergradient, TeachingProblem, unrolled
 from lbt.methods.base import DataFn, Method, outer_adam
-from lbt.models.teachers import Refits, Scheduled
+from lbt.models.teachers import Calibrates, Refits, Scheduled
 from lbt.optim import Optimizer, Params, State, adam, sgd
 from lbt.unroll import Loss, functional_loss, params_of, unroll
 
@@ -121,6 +121,10 @@ class LBT(Method):
         nll = self.nll
         return phi, lambda p, x: nll({**context, **p}, x)
 
+    def _calibrate(self, data: DataFn) -> None:
+        if int(self.steps_done) == 0 and isinstance(self.estimator, Calibrates):
+            self.estimator.calibrate(data(max(self.batch_size, 4096)))
+
     def _tick(self) -> None:
         if isinstance(self.estimator, Scheduled):
             self.estimator.schedule(int(self.steps_done))
@@ -162,6 +166,7 @@ class LBT(Method):
         return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
+        self._calibrate(data)
         self._tick()
         logs = {"loss_est": self.update_estimator()} if self.n_est > 0 else {}
         surrogate, loss = self.teach(data(self.batch_size))

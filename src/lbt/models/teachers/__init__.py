@@ -1,6 +1,6 @@
 """Teachers: explicit density estimators that LBT fits to the generator and differentiates through."""
 
 from lbt.models.teachers.kde import KDETeacher, kde_log_prob
-from lbt.models.teachers.protocol import Refits, Scheduled, Teacher
+from lbt.models.teachers.protocol import Calibrates, Refits, Scheduled, Teacher
 
-__all__ = ["KDETeacher", "Refits", "Scheduled", "Teacher", "kde_log_prob"]
+__all__ = ["Calibrates", "KDETeacher", "Refits", "Scheduled", "Teacher", "kde_log_prob"]

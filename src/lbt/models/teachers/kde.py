@@ -4,7 +4,9 @@ Fitting a Gaussian kernel density to the generator's samples *is* taking those s
 centres, so ``phi*(theta) = G(z; theta)`` and the hypergradient of
 ``-mean_x log p_KDE(x; G(z))`` is exact (plain backpropagation, no unroll, no inner optimizer).
 The bandwidth is fixed, annealed geometrically from ``bandwidth`` to ``bandwidth_final`` over
-``anneal_steps`` iterations, or set per fit by Scott's rule on the samples.
+``anneal_steps`` iterations, or set per fit by Scott's rule on the samples. With ``relative``
+the bandwidths are multiples of the real data's standard deviation (measured once, by
+:meth:`calibrate`), so one recipe serves rings and grids of any radius or spacing.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class KDETeacher(TeacherModule):
         rule: str = "fixed",
         bandwidth_final: float | None = None,
         anneal_steps: int = 0,
+        relative: bool = False,
     ) -> None:
         super().__init__()
         if rule not in BANDWIDTH_RULES:
@@ -48,8 +51,10 @@ class KDETeacher(TeacherModule):
         self.h0 = bandwidth
         self.h1 = bandwidth if bandwidth_final is None else bandwidth_final
         self.anneal_steps = anneal_steps
+        self.relative = relative
         self.register_buffer("centres", torch.zeros(1, x_dim))
         self.register_buffer("bandwidth", torch.tensor(float(bandwidth)))
+        self.register_buffer("scale", torch.tensor(-1.0))  # data std once calibrated (relative)
         self._register_load_state_dict_pre_hook(self._fit_centres)
 
     def _fit_centres(self, state: dict, prefix: str, *_: object) -> None:
@@ -63,11 +68,18 @@ class KDETeacher(TeacherModule):
 
     log_prob = forward
 
+    def calibrate(self, x_data: Tensor) -> None:
+        """Fix the unit of a ``relative`` bandwidth: the data's per-coordinate standard deviation
+        (root mean square over coordinates). Done once; the unit is checkpointed."""
+        if self.relative and float(self.scale) <= 0:
+            self.scale.fill_(float(x_data.detach().var(0).mean().sqrt()))
+            self.schedule(0)
+
     def schedule(self, iteration: int) -> None:
-        """Geometric annealing from ``bandwidth`` to ``bandwidth_final`` (rule ``anneal``)."""
-        if self.rule == "anneal":
-            t = min(iteration / max(self.anneal_steps, 1), 1.0)
-            self.bandwidth.fill_(self.h0 * (self.h1 / self.h0) ** t)
+        """The bandwidth at ``iteration``: fixed, or annealed geometrically (rule ``anneal``)."""
+        unit = float(self.scale) if self.relative and float(self.scale) > 0 else 1.0
+        t = min(iteration / max(self.anneal_steps, 1), 1.0) if self.rule == "anneal" else 0.0
+        self.bandwidth.fill_(unit * self.h0 * (self.h1 / self.h0) ** t)
 
     def refit(self, samples: Tensor) -> Params:
         """The fit is the samples themselves (differentiable); Scott's rule sets the bandwidth

@@ -6,7 +6,8 @@ A teacher is an ``nn.Module`` whose ``forward(x)`` is a per-sample, differentiab
 
 * :class:`Refits` -- the teacher can be (re)fitted from generator samples in closed form, and that
   fit is differentiable in the samples (a kernel density's centres, a mixture's means);
-* :class:`Scheduled` -- the teacher changes with training progress (a bandwidth schedule).
+* :class:`Scheduled` -- the teacher changes with training progress (a bandwidth schedule);
+* :class:`Calibrates` -- the teacher takes its units from the real data once (a relative bandwidth).
 """
 
 from __future__ import annotations
@@ -38,3 +39,10 @@ class Scheduled(Protocol):
     """Told the training iteration before each step (e.g. to anneal a bandwidth)."""
 
     def schedule(self, iteration: int) -> None: ...
+
+
+@runtime_checkable
+class Calibrates(Protocol):
+    """Shown a batch of real data before training, to set scales (never a likelihood term)."""
+
+    def calibrate(self, x_data: Tensor) -> None: ...
