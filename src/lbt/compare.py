@@ -66,8 +66,9 @@ def parse_methods(text: str | Sequence[str]) -> list[str]:
         raise LBTError("--methods needs at least one method name")
     allowed = config_mod.choices("train.method") or ()
     for m in names:
-        if m not in allowed:
-            raise LBTError(f"unknown method {m!r} in --methods (available: {', '.join(allowed)})")
+        if config_mod.split_method(m)[0] not in allowed:
+            raise LBTError(f"unknown method {m!r} in --methods (available: {', '.join(allowed)}; "
+                           "a preset's named recipe is METHOD@RECIPE)")  # fmt: skip
     if len(set(names)) != len(names):
         raise LBTError("--methods lists a method twice")
     return names
@@ -92,7 +93,8 @@ def plan(
     jobs = []
     for method in methods:
         for seed in range(seeds):
-            top: dict[str, Any] = {"train.method": method, "seed": seed}
+            name, recipe = config_mod.split_method(method)
+            top: dict[str, Any] = {"train.method": name, "recipe": recipe, "seed": seed}
             if iterations is not None:
                 top["train.iterations"] = iterations
             if minutes is not None:
@@ -454,8 +456,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise LBTError(f"--jobs must be at least 1, got {args.jobs}")
     overrides = config_mod.parse_overrides(args.overrides)
     for key, _ in overrides:
-        if key in ("train.method", "seed"):
-            raise LBTError(f"{key} is set per run by compare; use --methods / --seeds instead of --set")
+        if key in ("train.method", "seed", "recipe"):
+            raise LBTError(f"{key} is set per run by compare; use --methods (METHOD@RECIPE) / --seeds "
+                           "instead of --set")  # fmt: skip
     methods = parse_methods(args.methods)
     if args.out:
         out = Path(args.out)
