@@ -49,6 +49,9 @@ class ModelConfig:
     kde_bandwidth_final: float = 0.05
     kde_anneal_steps: int = 0
     kde_relative: bool = False  # bandwidths in units of the data's standard deviation
+    flow_kind: str = "nsf"  # flow teacher (zuko): nsf | maf
+    flow_transforms: int = 3
+    flow_hidden: int = 64  # width of the two hidden layers of each transform's network
 
 
 @dataclass
@@ -84,6 +87,10 @@ class LBTConfig:
     adam_eps_inside_sqrt: bool = True
     adam_second_moment_grad: bool = False
     hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
+    implicit_solver: str = "cg"  # implicit hypergradient: cg | neumann solve of H u = v
+    implicit_iters: int = 10  # Hessian-vector products per solve
+    implicit_damping: float = 0.0  # solve (H + damping I) u = v
+    implicit_alpha: float = 0.01  # Neumann series step size
 
 
 @dataclass
@@ -155,6 +162,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.mixture_init": ("random", "samples"),
     "gan.disc_activation": ("relu", "tanh", "leaky_relu"),
     "lbt.inner_optimizer": ("adam", "sgd"),
+    "lbt.implicit_solver": ("cg", "neumann"),
+    "model.flow_kind": ("nsf", "maf"),
     "train.on_nan": ("stop", "rollback"),
     "device": ("cpu", "cuda", "auto"),
 }
@@ -190,7 +199,8 @@ POSITIVE = {
     "model.mixture_components", "model.mixture_init_std", "model.gen_layers",
     "model.kde_bandwidth", "model.kde_bandwidth_final",
     "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
-    "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult", "lbt.adam_eps",
+    "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult", "lbt.adam_eps", "lbt.implicit_alpha",
+    "model.flow_transforms", "model.flow_hidden",
     "gan.gen_lr", "gan.disc_lr", "gan.disc_steps", "gan.disc_hidden", "gan.disc_layers",
     "gan.unroll_steps", "gan.pack", "gan.rec_hidden",
     "eval.every", "eval.train_samples", "eval.samples",
@@ -205,6 +215,8 @@ NON_NEGATIVE = {
     "train.max_rollbacks",
     "train.clip_norm",
     "gan.lbt_gan_warmup",
+    "lbt.implicit_iters",
+    "lbt.implicit_damping",
 }
 
 
@@ -232,6 +244,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"estimator": "mixture", "mixture_components": 64},
         "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
         "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
+    },
+    "ring-kde": {  # the paper's ring taught through the closed-form kernel-density teacher
+        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
+        "train": {
+            "iterations": 2000,
+            "batch_size": 512,
+            "gen_batch_size": 1024,
+            "gen_lr": 3e-3,
+            "gen_lr_final": 1e-4,
+        },
+        **KDE_LBT,
     },
     # The hard 2-D suite: narrow modes. Shared settings first, then each method's recipe.
     "ring-narrow": {  # PacGAN's 8-mode ring (VEEGAN's code repeats a mode), radius 1, std 0.01
