@@ -88,7 +88,8 @@ def test_existing_run_is_not_overwritten(trained, cli):
     [
         (["--set", "train.bogus=1"], "unknown config key 'train.bogus'"),
         (["--set", "train.gen_lr=abc"], "train.gen_lr must be a number"),
-        (["--set", "lbt.unroll_steps=0"], "lbt.unroll_steps must be > 0"),
+        (["--set", "lbt.unroll_steps=0"], "lbt.unroll_steps=0 needs a teacher fitted in closed form"),
+        (["--set", "lbt.unroll_steps=-1"], "lbt.unroll_steps must be >= 0"),
         (["--set", "train.batch_size=0"], "train.batch_size must be > 0"),
         (["--set", "data.std=-1"], "data.std must be > 0"),
         (["--set", "lbt.est_lr=-0.1"], "lbt.est_lr must be > 0"),

@@ -413,6 +413,12 @@ def validate(cfg: Config) -> Config:
             raise LBTError(f"{key} must be >= 0, got {v}")
         if key in UNIT_INTERVAL and not 0 <= v < 1 + (key == "eval.target_quality"):
             raise LBTError(f"{key} must lie in [0, 1), got {v}")
+    refits = cfg.model.estimator == "kde" or (
+        cfg.model.estimator == "mixture" and cfg.model.mixture_init == "samples"
+    )
+    if cfg.lbt.unroll_steps == 0 and not refits:
+        raise LBTError("lbt.unroll_steps=0 needs a teacher fitted in closed form (model.estimator=kde, or "
+                       "mixture with model.mixture_init=samples); other teachers need K >= 1")  # fmt: skip
     if cfg.data.name == "npy" and not cfg.data.path:
         raise LBTError("data.name=npy needs data.path=FILE.npy (an N x D array of points)")
     if cfg.data.name == "grid":
