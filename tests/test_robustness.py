@@ -181,6 +181,7 @@ def test_nan_rollback_recovers_with_lower_learning_rate(tmp_path):
     metrics = trainer.fit()
     assert metrics["iterations"] == 20 and metrics["rollbacks"] == 1
     assert trainer.lr_factor == pytest.approx(0.5)
+    assert trainer.method.lr_factor == pytest.approx(0.5)  # the estimator's rates are lowered too
     events = json.loads((tmp_path / "run" / "events.json").read_text())
     assert events[0]["event"] == "rollback" and events[0]["iteration"] == 7 and events[0]["to"] == 5
     assert [row["iteration"] for row in trainer.history] == [5, 10, 15, 20]

@@ -299,12 +299,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"estimator": "vae"},
         "train": {"iterations": 20000, "batch_size": 512, "gen_batch_size": 512, "gen_lr": 1e-3},
         "lbt": {"unroll_steps": 5, "n_est": 2, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
+        "device": "auto",  # a GPU where there is one (paper-scale)
     },
     "paper-grid": {
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
         "model": {"estimator": "vae"},
         "train": {"iterations": 50000, "batch_size": 2048, "gen_batch_size": 2048, "gen_lr": 1e-3},
         "lbt": {"unroll_steps": 5, "n_est": 3, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
+        "device": "auto",
     },
 }
 DEFAULT_PRESET = "ring"

@@ -144,21 +144,3 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or "method" not in payload or "iteration" not in payload:
         raise LBTError(f"{path} is not an lbt checkpoint{hint}")
     return payload
-
-
-def rng_state() -> dict[str, Any]:
-    import random
-
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    import random
-
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-import random
 import signal
 import sys
 import time
@@ -18,12 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from lbt import config as config_mod
-from lbt import rundir
+from lbt import rng, rundir
 from lbt.config import Config
 from lbt.datasets import Mixture, grid, load_points, ring
 from lbt.errors import LBTError
@@ -41,12 +39,6 @@ def make_data(cfg: Config) -> Any:
     return DATA_BUILDERS[cfg.data.name](cfg)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -62,6 +54,17 @@ def lr_scale(cfg: Config, it: int) -> float:
         return 1.0
     end = t.gen_lr_final / t.gen_lr
     return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(it / t.iterations, 1.0)))
+
+
+def _resume_device(cfg: Config, payload: dict[str, Any], overrides: list[tuple[str, Any]] | None) -> str:
+    """A resumed run stays on the kind of device it trained on unless ``device`` is set again."""
+    trained_on = payload.get("device")
+    if cfg.device != "auto" or trained_on is None or any(k == "device" for k, _ in overrides or []):
+        return cfg.device
+    if trained_on == "cuda" and not torch.cuda.is_available():
+        raise LBTError("this run trained on a CUDA GPU and none is visible here; "
+                       "resume with --set device=cpu to continue on the CPU")  # fmt: skip
+    return trained_on
 
 
 class Trainer:
@@ -83,6 +86,7 @@ class Trainer:
         data: Any = None,
         out_dir: str | Path | None = None,
         progress: bool | None = True,
+        device: str | None = None,
     ) -> None:
         from lbt import plugins
 
@@ -92,8 +96,8 @@ class Trainer:
         # None: a live bar on a terminal, one line per evaluation otherwise (logs, CI).
         self.progress = sys.stderr.isatty() if progress is None else progress
         self._log_lines = progress is None and not self.progress
-        self.device = resolve_device(self.cfg.device)
-        seed_everything(self.cfg.seed)
+        self.device = resolve_device(device or self.cfg.device)
+        rng.seed_everything(self.cfg.seed)
         self.data = data if data is not None else make_data(self.cfg)
         self.method: Method = build_method(self.cfg, self.data.dim, generator, estimator).to(self.device)
         self.iteration = 0
@@ -119,8 +123,7 @@ class Trainer:
     def evaluate(self, n: int | None = None, seed_offset: int = 0) -> dict[str, float]:
         """Metrics on ``n`` fresh samples (default ``eval.samples``), reproducible for a given run."""
         n = n or self.cfg.eval.samples
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.cfg.seed * 1_000_003 + self.iteration + seed_offset)
+        with rng.forked(self.cfg.seed * 1_000_003 + self.iteration + seed_offset, self.device):
             out: dict[str, float] = {}
             if hasattr(self.data, "evaluate"):  # data sets that define their own metrics (images)
                 out.update(self.data.evaluate(self.method, n))
@@ -212,8 +215,7 @@ class Trainer:
         count, factor, failed_at = self.rollbacks + 1, self.lr_factor * cfg.rollback_lr_factor, self.iteration
         self.load_state(self._good)
         self.rollbacks, self.lr_factor = count, factor
-        if hasattr(self.method, "scale_learning_rates"):
-            self.method.scale_learning_rates(cfg.rollback_lr_factor)
+        self.method.lr_factor = factor
         self.events.append({"iteration": failed_at, "event": "rollback", "to": self.iteration,
                             "lr_factor": self.lr_factor, "quantities": bad})  # fmt: skip
         bar.n = self.iteration
@@ -280,7 +282,8 @@ class Trainer:
             "method": self.method.state_dict(),
             "optimizers": self.method.optimizer_states(),
             "history": self.history,
-            "rng": rundir.rng_state(),
+            "rng": rng.get_state(),
+            "device": self.device.type,
             "wall_seconds": self.wall_seconds,
             "lr_factor": self.lr_factor,
             "rollbacks": self.rollbacks,
@@ -310,7 +313,7 @@ class Trainer:
         saved = payload.get("config")
         if saved is not None:
             config_mod.check_resumable(config_mod.from_dict(saved), cfg)
-        trainer = cls(cfg, out_dir=None, progress=progress)
+        trainer = cls(cfg, out_dir=None, progress=progress, device=_resume_device(cfg, payload, overrides))
         trainer.load_state(payload)
         trainer.out = run
         return trainer
@@ -328,9 +331,11 @@ class Trainer:
         self.history = copy.deepcopy(list(payload.get("history", [])))
         self.wall_seconds = float(payload.get("wall_seconds", 0.0))
         self.lr_factor = float(payload.get("lr_factor", 1.0))
+        self.method.lr_factor = self.lr_factor
+        self.method.to(self.device)  # optimizer states come off the checkpoint on the CPU
         self.rollbacks = int(payload.get("rollbacks", 0))
         self.events = copy.deepcopy(list(payload.get("events", [])))
-        rundir.set_rng_state(payload["rng"])
+        rng.set_state(payload["rng"])
 
     def figures(self) -> None:
         """density.png (true vs generated, paper Fig. 1) and curves.png (Fig. 2 + ELBOs)."""
@@ -339,14 +344,12 @@ class Trainer:
         if self.out is None:
             return
         if hasattr(self.data, "figures"):  # data sets that draw their own figures (images)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.cfg.seed)
+            with rng.forked(self.cfg.seed, self.device):
                 self.data.figures(self.method, self.out, self.history)
             return
         if self.data.dim != 2:
             return
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.cfg.seed)
+        with rng.forked(self.cfg.seed, self.device):
             real = self.data.sample(50_000).numpy()
             fake = self.sample(50_000).numpy()
         is_mix = isinstance(self.data, Mixture)

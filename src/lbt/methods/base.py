@@ -18,10 +18,16 @@ DataFn = Callable[[int], Tensor]
 
 
 class Method(nn.Module):
-    """Base class: subclasses set ``self.generator`` and implement :meth:`step`."""
+    """Base class: subclasses set ``self.generator`` and implement :meth:`step`.
+
+    ``lr_factor`` scales every learning rate the method owns besides the generator's (which the
+    loop scales through ``step``'s ``lr_scale``): the estimator's and discriminator's updates. NaN
+    rollbacks lower it. The unrolled look-ahead steps are part of the objective and keep theirs.
+    """
 
     name = "method"
     generator: nn.Module
+    lr_factor: float = 1.0
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
         """One training iteration; returns scalar logs (losses, gradient norms)."""
@@ -47,6 +53,14 @@ class Method(nn.Module):
     def load_optimizer_states(self, states: dict[str, State]) -> None:
         for k, v in states.items():
             setattr(self, k, v)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Method:
+        """``.to()``, ``.cuda()``, ``.double()`` move the optimizer states with the parameters."""
+        super()._apply(fn, recurse)
+        states = self.optimizer_states()
+        if states:
+            self.load_optimizer_states({k: {n: fn(t) for n, t in s.items()} for k, s in states.items()})
+        return self
 
 
 class PureAdamStep:

@@ -75,7 +75,7 @@ class Adversary:
     def batches(self, real: Callable[[], Tensor], fake: Callable[[], Tensor]) -> Callable[[int], Tensor]:
         return lambda _k: torch.cat([real(), fake()])
 
-    def update(self, real: Callable[[], Tensor], fake: Callable[[], Tensor]) -> float:
+    def update(self, real: Callable[[], Tensor], fake: Callable[[], Tensor], lr_scale: float = 1.0) -> float:
         """``steps`` ordinary discriminator updates on fresh batches; returns the last loss."""
         sample = self.batches(real, fake)
 
@@ -85,7 +85,7 @@ class Adversary:
 
         phi, state, losses = unroll(
             self.loss, params_of(self.net), self.opt.state, self.opt.opt,
-            detached, self.steps, create_graph=False,
+            detached, self.steps, create_graph=False, lr_scale=lr_scale,
         )  # fmt: skip
         with torch.no_grad():
             for k, p in self.net.named_parameters():
@@ -159,7 +159,7 @@ class GAN(Method):
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
         n = self.batch_size
-        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
+        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n), self.lr_factor)
         loss = self.generator_loss(data)
         grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
         return {"loss_disc": d_loss, "loss_gen": float(loss.detach()), "grad_norm_gen": grad_norm}
@@ -237,7 +237,7 @@ class LBTGAN(LBT):
         fit = (not warming or self.warmup_fit) and self.n_est > 0
         logs = {"loss_est": self.update_estimator()} if fit else {}
         n = self.batch_size
-        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n))
+        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n), self.lr_factor)
         if warming:
             gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
             grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(gan), lr_scale)

@@ -138,7 +138,7 @@ class LBT(Method):
             phi, self.inner_state, losses = unroll(
                 nll, phi, self.inner_state, self.inner,
                 self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
-                lr_scale=self.est_lr_mult,
+                lr_scale=self.est_lr_mult * self.lr_factor,
             )  # fmt: skip
             self._write_estimator(phi)
             if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too

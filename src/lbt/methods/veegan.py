@@ -56,7 +56,9 @@ class VEEGAN(Method):
         self.rec_opt = outer_adam(reconstructor, gen_lr, beta1, beta2, eps, clip_norm)
 
     def _z(self, n: int) -> Tensor:
-        return torch.randn(n, self.z_dim, device=next(self.generator.parameters()).device)
+        return torch.randn(
+            n, self.z_dim, device=(w := next(self.generator.parameters())).device, dtype=w.dtype
+        )
 
     def _data_pairs(self, x: Tensor) -> Tensor:
         """``(z, x)`` with ``z ~ N(F(x), I)``: the reconstructor is a unit-variance Gaussian, whose
@@ -84,7 +86,9 @@ class VEEGAN(Method):
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
         n = self.batch_size
-        d_loss = self.adv.update(lambda: self._data_pairs(data(n)), lambda: self._gen_pairs(self._z(n)))
+        d_loss = self.adv.update(
+            lambda: self._data_pairs(data(n)), lambda: self._gen_pairs(self._z(n)), self.lr_factor
+        )
         adversarial, recon = self.losses(self.gen_batch_size)
         loss = adversarial + self.recon_weight * recon
         gen_params = self.gen_opt.params()

@@ -55,7 +55,9 @@ class DCGANGenerator(nn.Module):
         return torch.sigmoid(self.logits(z))
 
     def sample(self, n: int) -> Tensor:
-        return self(torch.randn(n, self.z_dim, device=self.dense[0].weight.device))
+        return self(
+            torch.randn(n, self.z_dim, device=self.dense[0].weight.device, dtype=self.dense[0].weight.dtype)
+        )
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus}
@@ -112,7 +114,9 @@ class BernoulliVAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
         """Decoder means (Bernoulli probabilities) at prior draws: the estimator's samples (Fig. 3)."""
-        z = torch.randn(n, self.latent, device=self.decoder[0].weight.device)
+        z = torch.randn(
+            n, self.latent, device=self.decoder[0].weight.device, dtype=self.decoder[0].weight.dtype
+        )
         return torch.sigmoid(self.decoder(z))
 
 

@@ -53,7 +53,9 @@ class MLPGenerator(nn.Module):
         return self.net(z)
 
     def sample(self, n: int) -> Tensor:
-        return self(torch.randn(n, self.z_dim, device=self.net[0].weight.device))
+        return self(
+            torch.randn(n, self.z_dim, device=self.net[0].weight.device, dtype=self.net[0].weight.dtype)
+        )
 
 
 class VAE(TeacherModule):
@@ -84,7 +86,9 @@ class VAE(TeacherModule):
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
         """Decoder means at prior draws (what the official code plots as the estimator's samples)."""
-        z = torch.randn(n, self.latent, device=self.decoder[0].weight.device)
+        z = torch.randn(
+            n, self.latent, device=self.decoder[0].weight.device, dtype=self.decoder[0].weight.dtype
+        )
         return self.decoder(z)
 
 
@@ -102,7 +106,9 @@ class GaussianEstimator(TeacherModule):
 
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
-        return self.mean + torch.exp(self.log_std) * torch.randn(n, self.mean.numel())
+        return self.mean + torch.exp(self.log_std) * torch.randn(
+            n, self.mean.numel(), device=self.mean.device, dtype=self.mean.dtype
+        )
 
 
 class MixtureEstimator(TeacherModule):
@@ -143,7 +149,9 @@ class MixtureEstimator(TeacherModule):
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
         idx = torch.multinomial(torch.softmax(self.logits, 0), n, replacement=True)
-        return self.means[idx] + torch.exp(self.log_stds[idx]) * torch.randn(n, self.means.shape[1])
+        return self.means[idx] + torch.exp(self.log_stds[idx]) * torch.randn(
+            n, self.means.shape[1], device=self.means.device, dtype=self.means.dtype
+        )
 
 
 class _MethodAsForward(TeacherModule):
