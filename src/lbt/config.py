@@ -110,6 +110,9 @@ class GANConfig:
     lbt_gan_weight: float = 0.1  # LBT-GAN: lambda on the GAN loss (official toy default)
     lbt_gan_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only
     lbt_gan_warmup_fit: bool = True  # E learns during the warm-up (official image code: no)
+    maxout_pieces: int = 5  # model.discriminator=maxout: linear pieces per hidden unit
+    init_std: float = 0.0  # > 0: N(0, init_std) dense weights, zero biases (GAN baselines); 0: Glorot
+    simultaneous: bool = False  # gan / unrolled-gan / pacgan: G and D step from the same point
 
 
 @dataclass
@@ -202,7 +205,7 @@ POSITIVE = {
     "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult", "lbt.adam_eps", "lbt.implicit_alpha",
     "model.flow_transforms", "model.flow_hidden",
     "gan.gen_lr", "gan.disc_lr", "gan.disc_steps", "gan.disc_hidden", "gan.disc_layers",
-    "gan.unroll_steps", "gan.pack", "gan.rec_hidden",
+    "gan.unroll_steps", "gan.pack", "gan.rec_hidden", "gan.maxout_pieces",
     "eval.every", "eval.train_samples", "eval.samples",
 }  # fmt: skip
 UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality", "train.rollback_lr_factor"}
@@ -215,6 +218,7 @@ NON_NEGATIVE = {
     "train.max_rollbacks",
     "train.clip_norm",
     "gan.lbt_gan_warmup",
+    "gan.init_std",
     "lbt.implicit_iters",
     "lbt.implicit_damping",
 }
@@ -236,6 +240,25 @@ KDE_LBT: dict[str, Any] = {
     "lbt": {"unroll_steps": 0, "n_est": 0},
 }
 KDE_LBT_GAN: dict[str, Any] = {**KDE_LBT, "gan": {"lbt_gan_weight": 0.1}}
+
+
+def pacgan_2d(pack: int = 1) -> dict[str, Any]:
+    """PacGAN's own 2-D ring / grid settings (fjxmlzn/PacGAN, synthetic_data_experiments/
+    2D{Ring,Grid}_GAN&PacGAN: config.py and pacgan_task.py; docs/methods.md lists each source and
+    deviation). ``pack=1`` is their GAN; a batch is 100 discriminator inputs of ``pack`` points.
+    """
+    gan: dict[str, Any] = {"gen_lr": 1e-4, "disc_lr": 1e-4, "disc_steps": 1, "disc_hidden": 200,
+                           "disc_layers": 3, "maxout_pieces": 5, "init_std": 0.02,
+                           "simultaneous": True}  # fmt: skip
+    return {
+        "model": {"generator": "mlp-bn", "z_dim": 2, "gen_hidden": 400, "gen_layers": 4,
+                  "gen_activation": "relu", "discriminator": "maxout"},
+        "gan": {**gan, "pack": pack} if pack > 1 else gan,
+        "train": {"iterations": 400_000, "batch_size": 100 * pack, "gen_batch_size": 100 * pack,
+                  "beta1": 0.8, "beta2": 0.999, "eps": 1e-8, "clip_norm": 0.0, "gen_lr_final": -1.0},
+        "eval": {"every": 1000},  # 400 epochs of 100_000 / 100 batches; they log once per epoch
+    }  # fmt: skip
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Fast default: same networks and objective, cheaper exact estimator (see docs/presets.md).
@@ -267,7 +290,12 @@ PRESETS: dict[str, dict[str, Any]] = {
             "gen_lr_final": 1e-4,
         },
         "eval": {"every": 250},
-        "recipes": {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN},
+        "recipes": {
+            "lbt": KDE_LBT,
+            "lbt-gan": KDE_LBT_GAN,
+            "gan@pacgan": pacgan_2d(1),
+            "pacgan@pacgan": pacgan_2d(2),  # PacGAN2, their best ring row (7.9 of 8 modes)
+        },
     },
     "grid25": {  # VEEGAN's and PacGAN's 5 x 5 grid at {-4, -2, 0, 2, 4}^2, std 0.05
         "data": {"name": "grid", "modes": 25, "spacing": 2.0, "std": 0.05},
@@ -279,7 +307,12 @@ PRESETS: dict[str, dict[str, Any]] = {
             "gen_lr_final": 1e-4,
         },
         "eval": {"every": 250},
-        "recipes": {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN},
+        "recipes": {
+            "lbt": KDE_LBT,
+            "lbt-gan": KDE_LBT_GAN,
+            "gan@pacgan": pacgan_2d(1),
+            "pacgan@pacgan": pacgan_2d(4),  # PacGAN4, their best grid row (24.8 of 25 modes)
+        },
     },
     "grid": {  # the LBT paper's 10 x 10 grid, spacing 0.2, std 0.01
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},

@@ -138,6 +138,7 @@ class GAN(Method):
         disc_steps: int = 1,
         packing: int = 1,
         unroll_steps: int = 0,
+        simultaneous: bool = False,
     ) -> None:
         super().__init__()
         self.generator = generator
@@ -145,6 +146,7 @@ class GAN(Method):
         self.batch_size = batch_size
         self.gen_batch_size = gen_batch_size or batch_size
         self.unroll_steps = unroll_steps
+        self.simultaneous = simultaneous
         self.adv = make_adversary(
             discriminator, disc_lr, beta1, beta2, eps, packing=packing, steps=disc_steps
         )
@@ -157,18 +159,27 @@ class GAN(Method):
             params = self.adv.look_ahead(lambda: data(n), lambda: self.generator.sample(n), self.unroll_steps)
         return nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size), params))
 
-    def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
-        n = self.batch_size
-        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n), self.lr_factor)
+    def _generator_grads(self, data: DataFn) -> tuple[Tensor, Params]:
         loss = self.generator_loss(data)
-        grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
+        return loss, self.gen_opt.grads_of(loss)
+
+    def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
+        """D's update, then G's at the updated D; ``simultaneous``: G's gradient is taken first, at
+        the D both players start from (ALI's ``ali_algorithm``, which PacGAN's 2-D code uses)."""
+        n = self.batch_size
+        early = self._generator_grads(data) if self.simultaneous else None
+        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n), self.lr_factor)
+        loss, grads = early or self._generator_grads(data)
+        grad_norm = self.gen_opt.apply(grads, lr_scale)
         return {"loss_disc": d_loss, "loss_gen": float(loss.detach()), "grad_norm_gen": grad_norm}
 
     @torch.no_grad()
     def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
-        """Mean D(x) on real and generated data (0.5 / 0.5 at the GAN equilibrium)."""
+        """Mean D(x) on real and generated data (0.5 / 0.5 at the GAN equilibrium); the samples are
+        drawn as evaluation draws them (``Method.sample``: batch norm on its population statistics,
+        which evaluating must not move)."""
         n -= n % self.adv.packing
-        return self.adv.probabilities(data(n), self.generator.sample(n))
+        return self.adv.probabilities(data(n), self.sample(n))
 
     def optimizer_states(self) -> dict[str, State]:
         return {"gen_opt.state": self.gen_opt.state, "disc_opt.state": self.adv.opt.state}
@@ -260,7 +271,7 @@ class LBTGAN(LBT):
     def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
         out = super().diagnostics(data, n)
         n -= n % self.adv.packing
-        out.update(self.adv.probabilities(data(n), self.generator.sample(n)))
+        out.update(self.adv.probabilities(data(n), self.sample(n)))
         return out
 
     def optimizer_states(self) -> dict[str, State]:

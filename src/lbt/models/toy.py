@@ -33,8 +33,24 @@ def glorot_(module: nn.Module) -> nn.Module:
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     return module
+
+
+def bn_mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """Like :func:`mlp`, but each hidden layer is a bias-free dense layer, batch norm, activation.
+
+    The batch norm is that of PacGAN's 2-D generator (Blocks' defaults: epsilon 1e-4; population
+    statistics averaged with weight 0.05 per step); the output layer keeps its bias.
+    """
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        hidden = i < len(sizes) - 2
+        layers.append(nn.Linear(a, b, bias=not hidden))
+        if hidden:
+            layers += [nn.BatchNorm1d(b, eps=1e-4, momentum=0.05), activation()]
+    return nn.Sequential(*layers)
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU}
@@ -44,10 +60,11 @@ class MLPGenerator(nn.Module):
     """x = G(z), z ~ N(0, I); the paper's is two tanh hidden layers of 128 and a linear output."""
 
     def __init__(self, z_dim: int = 256, x_dim: int = 2, hidden: int = 128, layers: int = 2,
-                 activation: str = "tanh") -> None:  # fmt: skip
+                 activation: str = "tanh", batchnorm: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.z_dim = z_dim
-        self.net = glorot_(mlp([z_dim] + [hidden] * layers + [x_dim], ACTIVATIONS[activation]))
+        build = bn_mlp if batchnorm else mlp  # batchnorm: PacGAN's 2-D generator (bn_mlp)
+        self.net = glorot_(build([z_dim] + [hidden] * layers + [x_dim], ACTIVATIONS[activation]))
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)
