@@ -1,8 +1,12 @@
 """Milliseconds per training iteration: LBT against a plain GAN on the same networks and batch.
 
-    python benchmarks/step_time.py [--iterations 30] [--threads 2]
+    python benchmarks/step_time.py [--suite toy|paper] [--device cpu|cuda] [--iterations 30] [--threads 2]
 
-Prints a table; record the numbers in docs/benchmarks.md with the machine and date.
+``toy`` times the paper's ring networks and the ``ring`` preset; ``paper`` times every paper-scale
+preset (``paper-ring``, ``paper-grid``, ``paper-mnist``, ``paper-stacked-mnist``) with its own
+method and a GAN on the same generator and batch; ``batch`` grows the paper-ring batch to show where
+an accelerator starts to pay (these small networks are launch-bound). Prints a table; record the numbers in
+docs/benchmarks.md with the machine and date.
 """
 
 from __future__ import annotations
@@ -14,58 +18,126 @@ import time
 
 import torch
 
-from lbt import config
-from lbt.methods import METHODS, build_method
-from lbt.train import make_data, seed_everything
+from lbt.train import Trainer
 
-CASES = [
-    # (label, preset, method, extra overrides)
-    ("LBT, paper-ring (VAE, n_est 2, K 5, batch 512)", "paper-ring", "lbt", {}),
-    ("GAN, same generator and batch (512)", "paper-ring", "gan", {}),
-    ("LBT, ring preset (mixture, n_est 1, K 5, batch 256)", "ring", "lbt", {}),
-    ("GAN, same generator and batch (256)", "ring", "gan", {}),
-]
+SUITES = {
+    "toy": [
+        # (label, preset, method, extra overrides)
+        ("LBT, paper-ring (VAE, n_est 2, K 5, batch 512)", "paper-ring", "lbt", {}),
+        ("GAN, same generator and batch (512)", "paper-ring", "gan", {}),
+        ("LBT, ring preset (mixture, n_est 1, K 5, batch 256)", "ring", "lbt", {}),
+        ("GAN, same generator and batch (256)", "ring", "gan", {}),
+    ],
+    "paper": [
+        ("LBT, paper-ring (batch 512)", "paper-ring", "lbt", {}),
+        ("GAN, paper-ring networks (batch 512)", "paper-ring", "gan", {}),
+        ("LBT, paper-grid (batch 2048)", "paper-grid", "lbt", {}),
+        ("GAN, paper-grid networks (batch 2048)", "paper-grid", "gan", {}),
+        ("LBT, paper-mnist (batch 64)", "paper-mnist", "lbt", {}),
+        ("GAN, paper-mnist networks (batch 64)", "paper-mnist", "gan", {}),
+        (
+            "LBT-GAN, paper-stacked-mnist (batch 512)",
+            "paper-stacked-mnist",
+            "lbt-gan",
+            {"gan.lbt_gan_warmup": 0},
+        ),
+        ("GAN, paper-stacked-mnist networks (batch 512)", "paper-stacked-mnist", "gan", {}),
+    ],
+    # where an accelerator starts to pay: the paper-ring LBT step as the batch grows (LBT, GAN pairs)
+    "batch": [
+        (
+            f"{method}, paper-ring networks, batch {b}",
+            "paper-ring",
+            method.lower(),
+            {"train.batch_size": b, "train.gen_batch_size": b},
+        )
+        for b in (512, 4096, 32768)
+        for method in ("LBT", "GAN")
+    ],  # fmt: skip
+}
 
 
-def time_steps(preset: str, method: str, overrides: dict, iterations: int, warmup: int = 5) -> float:
-    cfg = config.build(preset, {"train.method": method, **overrides})
-    seed_everything(0)
-    data = make_data(cfg)
-    m = build_method(cfg, data.dim)
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _profile(step, device: torch.device) -> None:
+    """Print how many operators and device kernels one step launches: small networks are launch-bound."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+        _sync(device)
+    events = prof.key_averages()
+    kernels = sum(e.count for e in events if e.device_type.name == "CUDA")
+    ops = sum(e.count for e in events if e.key.startswith("aten::"))
+    launches = sum(
+        e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC")
+    )
+    syncs = sum(e.count for e in events if "Synchronize" in e.key or e.key == "aten::item")
+    print(
+        f"#   one step: {ops} aten operator calls, {launches} kernel launches ({kernels} device kernels), "
+        f"{syncs} host syncs / item() calls"
+    )
+
+
+def time_steps(
+    preset: str,
+    method: str,
+    overrides: dict,
+    iterations: int,
+    device: str,
+    warmup: int = 5,
+    profile: bool = False,
+) -> float:
+    trainer = Trainer(
+        preset=preset, overrides={"train.method": method, **overrides}, progress=False, device=device
+    )
+    m, dev = trainer.method, trainer.device
     for _ in range(warmup):
-        m.step(data.sample)
+        m.step(trainer.data_fn)
+    if profile:
+        _profile(lambda: m.step(trainer.data_fn), dev)
     times = []
     for _ in range(iterations):
+        _sync(dev)
         t0 = time.perf_counter()
-        m.step(data.sample)
+        m.step(trainer.data_fn)
+        _sync(dev)
         times.append(time.perf_counter() - t0)
     return 1000 * statistics.median(times)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", choices=sorted(SUITES), default="toy")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--iterations", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every case")
+    ap.add_argument("--profile", action="store_true", help="also count kernels and host time of one step")
     args = ap.parse_args()
+    common = dict(item.split("=", 1) for item in args.set)
     torch.set_num_threads(args.threads)
-    config.build()  # load plugins (the GAN baseline lives in an extension module)
-    print(
-        f"# {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}"
+    where = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else (platform.processor() or platform.machine())
     )
+    print(f"# {where}, {args.threads} CPU threads, torch {torch.__version__}, device {args.device}")
     print("| case | ms / iteration |")
     print("|---|---|")
+    cases = SUITES[args.suite]
     results = {}
-    for label, preset, method, extra in CASES:
-        if method not in METHODS:
-            print(f"| {label} | (method {method!r} not available) |")
-            continue
-        results[label] = time_steps(preset, method, extra, args.iterations)
+    for label, preset, method, extra in cases:
+        results[label] = time_steps(
+            preset, method, {**extra, **common}, args.iterations, args.device, profile=args.profile
+        )
         print(f"| {label} | {results[label]:.1f} |", flush=True)
-    pairs = [(CASES[0][0], CASES[1][0]), (CASES[2][0], CASES[3][0])]
-    for lbt_label, gan_label in pairs:
-        if lbt_label in results and gan_label in results:
-            ratio = results[lbt_label] / results[gan_label]
-            print(f"\nratio LBT / GAN for '{lbt_label}': {ratio:.1f}x")
+    for (lbt_label, *_), (gan_label, *_) in zip(cases[::2], cases[1::2], strict=True):
+        print(f"ratio for '{lbt_label}': {results[lbt_label] / results[gan_label]:.1f}x of the GAN")
 
 
 if __name__ == "__main__":
