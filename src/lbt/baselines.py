@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from lbt.config import Config
 from lbt.errors import LBTError
-from lbt.hypergrad import HYPERGRADIENTS
+from lbt.hypergrad import HYPERGRADIENTS, hypergrad_options
 from lbt.methods import (
     DISCRIMINATORS,
     GENERATORS,
@@ -158,7 +158,7 @@ def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
         unroll_steps=lb.unroll_steps, n_est=lb.n_est, est_steps=lb.est_steps,
         est_lr_mult=lb.est_lr_mult, inner=inner, gen_lr=t.gen_lr, beta1=t.beta1, beta2=t.beta2,
         eps=t.eps, clip_norm=t.clip_norm, gen_batch_size=t.gen_batch_size, batch_size=t.batch_size,
-        hypergrad=HYPERGRADIENTS[lb.hypergrad],
+        hypergrad=HYPERGRADIENTS[lb.hypergrad], hypergrad_options=hypergrad_options(cfg),
     )  # fmt: skip
 
 

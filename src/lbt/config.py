@@ -279,6 +279,28 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         **KDE_LBT,
     },
+    "ring-flow": {  # the ring taught through a zuko neural-spline flow (docs/teachers.md)
+        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
+        "model": {"estimator": "flow", "flow_kind": "nsf", "flow_transforms": 3, "flow_hidden": 64},
+        "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
+        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 3e-3, "est_lr_mult": 1.0},
+    },
+    "ring-implicit": {  # "ring" with the implicit (influence-function) hypergradient
+        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
+        "model": {"estimator": "mixture", "mixture_components": 64},
+        "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
+        "lbt": {
+            "unroll_steps": 5,
+            "n_est": 1,
+            "est_steps": 5,
+            "est_lr": 1e-2,
+            "est_lr_mult": 1.0,
+            "hypergrad": "implicit",
+            "implicit_solver": "cg",
+            "implicit_iters": 10,
+            "implicit_damping": 1.0,  # the mixture's curvature is ~0.01-0.04: see docs/teachers.md
+        },
+    },
     # The hard 2-D suite: narrow modes. Shared settings first, then each method's recipe.
     "ring-narrow": {  # PacGAN's 8-mode ring (VEEGAN's code repeats a mode), radius 1, std 0.01
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.01},

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lbt.hypergrad.base import Hypergradient, Teaching, TeachingProblem
+from lbt.hypergrad.implicit import implicit
 from lbt.hypergrad.unrolled import unrolled
 
-HYPERGRADIENTS: dict[str, Hypergradient] = {"unrolled": unrolled}
+HYPERGRADIENTS: dict[str, Hypergradient] = {"unrolled": unrolled, "implicit": implicit}
+
+OPTION_KEYS = ("implicit_solver", "implicit_iters", "implicit_damping", "implicit_alpha")
+
+
+def hypergrad_options(cfg: Any) -> dict[str, Any]:
+    """The strategies' settings from ``cfg.lbt`` (``TeachingProblem.options``), keyed by field name."""
+    return {k: getattr(cfg.lbt, k) for k in OPTION_KEYS}
 
 
 def register_hypergradient(name: str, strategy: Hypergradient) -> None:
@@ -18,6 +28,8 @@ __all__ = [
     "Hypergradient",
     "Teaching",
     "TeachingProblem",
+    "hypergrad_options",
+    "implicit",
     "register_hypergradient",
     "unrolled",
 ]

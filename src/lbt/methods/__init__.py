@@ -7,10 +7,11 @@ from collections.abc import Callable
 from torch import nn
 
 from lbt.config import Config
-from lbt.hypergrad import HYPERGRADIENTS
+from lbt.hypergrad import HYPERGRADIENTS, hypergrad_options
 from lbt.methods.base import Method
 from lbt.methods.lbt import LBT, inner_from_config
 from lbt.models import VAE, GaussianEstimator, KDETeacher, MixtureEstimator, MLPGenerator, as_estimator
+from lbt.models.teachers.flow import FlowTeacher
 from lbt.models.toy import ACTIVATIONS, glorot_, mlp
 
 Builder = Callable[[Config, int, nn.Module | None, nn.Module | None], Method]
@@ -46,6 +47,9 @@ ESTIMATORS: dict[str, Callable[[Config, int], nn.Module]] = {
         bandwidth_final=cfg.model.kde_bandwidth_final,
         anneal_steps=cfg.model.kde_anneal_steps,
     ),  # fmt: skip
+    "flow": lambda cfg, x_dim: FlowTeacher(
+        x_dim, cfg.model.flow_kind, cfg.model.flow_transforms, cfg.model.flow_hidden
+    ),
 }
 
 
@@ -87,7 +91,7 @@ def build_lbt(
         unroll_steps=lb.unroll_steps, n_est=lb.n_est, est_steps=lb.est_steps,
         est_lr_mult=lb.est_lr_mult, inner=inner, gen_lr=t.gen_lr, beta1=t.beta1, beta2=t.beta2,
         eps=t.eps, clip_norm=t.clip_norm, gen_batch_size=t.gen_batch_size, batch_size=t.batch_size,
-        hypergrad=HYPERGRADIENTS[lb.hypergrad],
+        hypergrad=HYPERGRADIENTS[lb.hypergrad], hypergrad_options=hypergrad_options(cfg),
     )  # fmt: skip
 
 

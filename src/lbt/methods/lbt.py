@@ -67,6 +67,7 @@ class LBT(Method):
         gen_batch_size: int = 512,
         batch_size: int = 512,
         hypergrad: Hypergradient = unrolled,
+        hypergrad_options: dict | None = None,
     ) -> None:
         super().__init__()
         self.generator = generator
@@ -79,6 +80,7 @@ class LBT(Method):
         self.batch_size = batch_size
         self.inner = inner or adam(1e-4, beta1, beta2, eps)
         self.hypergrad = hypergrad
+        self.hypergrad_options = dict(hypergrad_options or {})  # TeachingProblem.options
         self.nll = functional_loss(estimator, _neg_mean)
         self.inner_state: State = self.inner.init(params_of(estimator))
         self.gen_opt = outer_adam(generator, gen_lr, beta1, beta2, eps, clip_norm)
@@ -162,7 +164,8 @@ class LBT(Method):
         """(surrogate, detached teaching loss) from the configured hypergradient strategy."""
         phi0, nll = self._start(True)
         steps = self.unroll_steps if phi0 else 0
-        problem = TeachingProblem(nll, phi0, self.inner_state, self.inner, self._gen_batch, steps)
+        problem = TeachingProblem(nll, phi0, self.inner_state, self.inner, self._gen_batch, steps,
+                                  self.hypergrad_options)  # fmt: skip
         return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
