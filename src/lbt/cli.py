@@ -19,6 +19,7 @@ from lbt.errors import LBTError
 
 EXIT_USAGE = 2  # bad input: config, data, checkpoint
 EXIT_NUMERIC = 3  # training diverged (NaN/inf) and was stopped
+EXIT_DISTRIBUTED = 4  # torchrun: another rank died or hung (a collective failed or timed out)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -64,7 +65,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from lbt import config
+    from lbt import distributed
+
+    with distributed.guard():
+        code = _train(args)
+    distributed.shutdown()
+    return code
+
+
+def _train(args: argparse.Namespace) -> int:
+    from lbt import config, distributed
     from lbt.train import Trainer
 
     if args.data_dir:
@@ -84,7 +94,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra = [(k, v) for k, v in top.items() if v is not None]
         trainer = Trainer.resume(run, overrides + extra, progress=progress, checkpoint=ckpt)
         out = run
-        print(f"resuming {run} at iteration {trainer.iteration}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"resuming {run} at iteration {trainer.iteration}", file=sys.stderr)
     else:
         cfg = config.build(args.preset, overrides, **top)
         if args.out:
@@ -95,9 +106,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             out = Path("runs") / f"{cfg.preset}-{datetime.now():%Y%m%d-%H%M%S}"
         trainer = Trainer(cfg, out_dir=out, progress=progress)
+        trainer.out = out = Path(distributed.broadcast_object(str(out)))  # torchrun: rank 0's name
     metrics = trainer.fit()
-    print(_summary(metrics))
-    print(f"run directory: {out}")
+    if distributed.is_main():
+        print(_summary(metrics))
+        print(f"run directory: {out}")
     return 0
 
 
@@ -167,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except LBTError as exc:
+        from lbt.distributed import DistributedError
         from lbt.train import Interrupted, NonFiniteError
 
         if args.debug:
@@ -174,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lbt: error: {exc}", file=sys.stderr)
         if isinstance(exc, Interrupted):
             return 128 + exc.signum
+        if isinstance(exc, DistributedError):  # skip the broken process group's teardown (it aborts)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_DISTRIBUTED)
         return EXIT_NUMERIC if isinstance(exc, NonFiniteError) else EXIT_USAGE
     except KeyboardInterrupt:
         print("lbt: interrupted", file=sys.stderr)

@@ -71,6 +71,7 @@ class TrainConfig:
     on_nan: str = "stop"  # stop | rollback (reload the last good checkpoint, lower learning rates)
     max_rollbacks: int = 3
     rollback_lr_factor: float = 0.5
+    dist_timeout: float = 300.0  # torchrun: seconds a collective may wait for another rank
 
 
 @dataclass
@@ -206,7 +207,7 @@ POSITIVE = {
     "model.flow_transforms", "model.flow_hidden",
     "gan.gen_lr", "gan.disc_lr", "gan.disc_steps", "gan.disc_hidden", "gan.disc_layers",
     "gan.unroll_steps", "gan.pack", "gan.rec_hidden", "gan.maxout_pieces",
-    "eval.every", "eval.train_samples", "eval.samples",
+    "eval.every", "eval.train_samples", "eval.samples", "train.dist_timeout",
 }  # fmt: skip
 UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality", "train.rollback_lr_factor"}
 NON_NEGATIVE = {
@@ -573,6 +574,7 @@ def load(path: Path) -> Config:
 # (data, networks, method, batch sizes, optimizer form) must match the checkpoint.
 RESUMABLE_PREFIXES = ("train.iterations", "train.time_limit", "train.checkpoint_every", "train.on_nan",
                       "train.max_rollbacks", "train.rollback_lr_factor", "train.gen_lr", "eval.",
+                      "train.dist_timeout",
                       "device", "data.path", "data.dir")  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -122,8 +123,15 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path = Path(path)
     buf = io.BytesIO()
     torch.save(payload, buf)
-    if path.exists():
-        os.replace(path, path.with_name(PREVIOUS))
+    if path.exists():  # keep it as PREVIOUS with no moment at which ``path`` is missing
+        prev = path.with_name(PREVIOUS)
+        tmp = prev.with_name(f".{PREVIOUS}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(path, tmp)  # a second name for the same bytes, no copy
+        except OSError:  # a file system without hard links
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, prev)
     atomic_write_bytes(path, buf.getvalue())
 
 

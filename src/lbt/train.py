@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from lbt import config as config_mod
-from lbt import rng, rundir
+from lbt import distributed, rng, rundir
 from lbt.config import Config
 from lbt.datasets import Mixture, grid, load_points, ring
 from lbt.errors import LBTError
@@ -97,9 +97,14 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self._log_lines = progress is None and not self.progress
         self.device = resolve_device(device or self.cfg.device)
+        if distributed.init(self.cfg.train.dist_timeout, self.device.type) and self.device.type == "cuda":
+            self.device = torch.device("cuda", distributed.local_rank())
+        if not distributed.is_main():  # rank 0 alone reports and writes
+            self.progress = self._log_lines = False
         rng.seed_everything(self.cfg.seed)
         self.data = data if data is not None else make_data(self.cfg)
         self.method: Method = build_method(self.cfg, self.data.dim, generator, estimator).to(self.device)
+        self._data_parallel()
         self.iteration = 0
         self.train_seconds = 0.0
         self.history: list[dict[str, float]] = []
@@ -110,6 +115,29 @@ class Trainer:
         self.events: list[dict[str, Any]] = []
         self._writer = None
         self._good: dict[str, Any] = {}
+
+    def _data_parallel(self) -> None:
+        """Under torchrun: the same networks on every rank, each rank drawing its share of every
+        batch from its own random streams (docs/distributed.md); nothing in one process."""
+        if distributed.world() == 1:
+            return
+        if hasattr(self.method, "hypergrad") and self.cfg.lbt.hypergrad != "unrolled":
+            raise LBTError(f"lbt.hypergrad={self.cfg.lbt.hypergrad} does not average its gradients "
+                           "across ranks yet; use lbt.hypergrad=unrolled under torchrun")  # fmt: skip
+        with distributed.guard():
+            distributed.broadcast_params(self.method)
+        packing = getattr(getattr(self.method, "adv", None), "packing", 1)
+        for name in ("batch_size", "gen_batch_size"):
+            n = getattr(self.method, name, None)
+            if isinstance(n, int):
+                share = distributed.shard(n, f"train.{name}")
+                if share % packing:
+                    raise LBTError(f"gan.pack={packing} must divide each rank's train.{name} ({share})")
+                setattr(self.method, name, share)
+        distributed.seed_rank(self.cfg.seed)
+
+    def _writes(self) -> bool:
+        return self.out is not None and distributed.is_main()
 
     # -- data and sampling ---------------------------------------------------------------
     def data_fn(self, n: int) -> Tensor:
@@ -159,11 +187,13 @@ class Trainer:
         self.method.train()
         t_start = time.perf_counter() - self.wall_seconds
         stop_early = False
-        with _StopSignals() as signals:
+        with _StopSignals() as signals, distributed.guard():
             try:
                 while self.iteration < total and not stop_early:
+                    distributed.fault(self.iteration)
                     t0 = time.perf_counter()
                     logs = self.method.step(self.data_fn, lr_scale(cfg, self.iteration) * self.lr_factor)
+                    logs = distributed.mean(logs)  # every rank sees the same numbers (NaN anywhere: all)
                     self.train_seconds += time.perf_counter() - t0
                     self.iteration += 1
                     bar.update(1)
@@ -171,21 +201,27 @@ class Trainer:
                     if bad:
                         self._non_finite(bad, logs, bar)
                         continue
+                    row = None
                     if self.iteration % cfg.eval.every == 0 or self.iteration == total:
                         row = self._record(logs)
-                        self._show(bar, row)
                         stop_early = cfg.eval.stop_at_quality and self.reached_quality(row)
-                    if 0 < cfg.train.time_limit <= self.train_seconds and not stop_early:
+                    # Ranks decide together (one all-reduce), so they run the same collectives.
+                    interrupted, stop_early, over_time = distributed.agree(
+                        signals.received, stop_early, 0 < cfg.train.time_limit <= self.train_seconds
+                    )
+                    if over_time and not stop_early:
                         if not self.history or self.history[-1]["iteration"] != self.iteration:
                             self._record(logs)
                         stop_early = True
                     every = cfg.train.checkpoint_every
                     if every > 0 and self.iteration % every == 0:
                         self._commit_good()
-                    if signals.received:
+                    if row is not None:  # after the checkpoint: a printed iteration is a resumable one
+                        self._show(bar, row)
+                    if interrupted:
                         self.wall_seconds = time.perf_counter() - t_start
                         self._commit_good()
-                        raise Interrupted(signals.received, self.iteration, self.out)
+                        raise Interrupted(signals.received or signal.SIGTERM, self.iteration, self.out)
             finally:
                 bar.close()
         self.wall_seconds = time.perf_counter() - t_start
@@ -199,7 +235,7 @@ class Trainer:
     def _commit_good(self) -> None:
         """This state is good: keep it in memory and on disk (the rollback/resume point)."""
         self._good = self._snapshot()
-        if self.out is not None:
+        if self._writes():
             rundir.save_checkpoint(self.out / rundir.CHECKPOINT, self._good)
 
     def _non_finite(self, bad: list[str], logs: dict[str, float], bar: Any) -> None:
@@ -221,7 +257,8 @@ class Trainer:
         bar.n = self.iteration
         msg = (f"non-finite {', '.join(bad)} at iteration {failed_at}: rolled back to iteration "
                f"{self.iteration}, learning-rate factor now {self.lr_factor:g}")  # fmt: skip
-        print(f"lbt: warning: {msg}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"lbt: warning: {msg}", file=sys.stderr)
         self._commit_good()
 
     def _record(self, logs: dict[str, float]) -> dict[str, float]:
@@ -229,7 +266,7 @@ class Trainer:
         row.update(logs)
         row.update(self.evaluate(self.cfg.eval.train_samples))
         self.history.append(row)
-        if self.out is not None:
+        if self._writes():
             rundir.write_history(self.out / "history.csv", self.history)
             for k, v in row.items():
                 if k != "iteration" and isinstance(v, (int, float)) and math.isfinite(v):
@@ -250,9 +287,11 @@ class Trainer:
             "preset": self.cfg.preset,
             "method": self.cfg.train.method,
             "rollbacks": self.rollbacks,
+            "world_size": distributed.world(),
         }
         if self.out is not None:
             self._commit_good()
+        if self._writes():
             rundir.write_json(self.out / "metrics.json", metrics)
             if self.events:
                 rundir.write_json(self.out / "events.json", self.events)
@@ -263,18 +302,24 @@ class Trainer:
 
     # -- run directory -------------------------------------------------------------------
     def _open_run_dir(self) -> None:
-        if self.out is None or self._writer is not None:
+        if not self._writes() or self._writer is not None:
             return
         from torch.utils.tensorboard import SummaryWriter
 
         self.out.mkdir(parents=True, exist_ok=True)
         meta = rundir.provenance()
         meta["seed"] = self.cfg.seed
+        meta["world_size"] = distributed.world()
         config_mod.save(self.cfg, self.out / "config.yaml", meta)
         self._writer = SummaryWriter(str(self.out / "tensorboard"))
 
     def checkpoint_payload(self) -> dict[str, Any]:
+        """Everything a resume needs; under torchrun a collective (every rank's random streams)."""
+        rank_rng = distributed.all_gather_object(rng.get_state()) if distributed.world() > 1 else None
+        extra = {} if rank_rng is None else {"rank_rng": rank_rng}
         return {
+            **extra,
+            "world_size": distributed.world(),
             "format": 1,
             "config": self.cfg.to_dict(),
             "iteration": self.iteration,
@@ -292,7 +337,9 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         if self.out is not None:
-            rundir.save_checkpoint(self.out / rundir.CHECKPOINT, self.checkpoint_payload())
+            payload = self.checkpoint_payload()
+            if self._writes():
+                rundir.save_checkpoint(self.out / rundir.CHECKPOINT, payload)
 
     @classmethod
     def resume(cls, run: str | Path, overrides: list[tuple[str, Any]] | None = None,
@@ -336,12 +383,18 @@ class Trainer:
         self.rollbacks = int(payload.get("rollbacks", 0))
         self.events = copy.deepcopy(list(payload.get("events", [])))
         rng.set_state(payload["rng"])
+        if distributed.world() > 1:  # each rank its own streams; fresh ones after a world-size change
+            states = payload.get("rank_rng")
+            if states is not None and len(states) == distributed.world():
+                rng.set_state(states[distributed.rank()])
+            else:
+                distributed.seed_rank(self.cfg.seed, self.iteration)
 
     def figures(self) -> None:
         """density.png (true vs generated, paper Fig. 1) and curves.png (Fig. 2 + ELBOs)."""
         from lbt.plots import curves_figure, density_figure
 
-        if self.out is None:
+        if not self._writes():
             return
         if hasattr(self.data, "figures"):  # data sets that draw their own figures (images)
             with rng.forked(self.cfg.seed, self.device):

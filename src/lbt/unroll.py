@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from lbt import distributed
 from lbt.optim import Optimizer, Params, State
 
 Loss = Callable[[Params, Tensor], Tensor]
@@ -64,7 +65,9 @@ def unroll(
         with torch.enable_grad():  # the inner step needs d loss / d phi even under no_grad
             value = loss(phi, x)
             g = torch.autograd.grad(value, list(phi.values()), create_graph=create_graph)
-        grads = dict(zip(phi, g, strict=True))
+            # Data-parallel: the mean over ranks (the whole batch's gradient), differentiable when
+            # the step is in the graph, so every rank's phi_K and hypergradient are the full batch's.
+            grads = distributed.mean(dict(zip(phi, g, strict=True)), differentiable=create_graph)
         losses.append(float(value.detach()))
         with torch.set_grad_enabled(create_graph):
             phi, state = optimizer.update(grads, state, phi, lr_scale)

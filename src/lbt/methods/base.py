@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from lbt import distributed
 from lbt.optim import Optimizer, Params, State, adam, clip_by_global_norm
 
 DataFn = Callable[[int], Tensor]
@@ -81,6 +82,7 @@ class PureAdamStep:
 
     @torch.no_grad()
     def apply(self, grads: Params, lr_scale: float = 1.0) -> float:
+        grads = distributed.mean(grads)  # data-parallel: every rank takes the whole batch's step
         grads, norm = clip_by_global_norm(grads, self.clip_norm)
         params = self.params()
         new, self.state = self.opt.update(

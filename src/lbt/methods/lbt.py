@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lbt import distributed
 from lbt.config import Config
 from lbt.hypergrad import Hypergradient, TeachingProblem, unrolled
 from lbt.methods.base import DataFn, Method, outer_adam
@@ -115,7 +116,7 @@ class LBT(Method):
         if isinstance(self.estimator, Refits):
             with torch.set_grad_enabled(differentiable):
                 batch = self._gen_batch() if differentiable else self._detached_gen_batch(0)
-                fit = self.estimator.refit(batch)
+                fit = self.estimator.refit(distributed.gather_cat(batch, differentiable))  # every rank's
             for k, v in fit.items():
                 (phi if k in phi else context)[k] = v if differentiable else v.detach()
         if not context:
@@ -126,6 +127,7 @@ class LBT(Method):
     def _calibrate(self, data: DataFn) -> None:
         if int(self.steps_done) == 0 and isinstance(self.estimator, Calibrates):
             self.estimator.calibrate(data(max(self.batch_size, 4096)))
+            distributed.broadcast_params(self.estimator)  # data-parallel: rank 0's units everywhere
 
     def _tick(self) -> None:
         if isinstance(self.estimator, Scheduled):
@@ -144,7 +146,8 @@ class LBT(Method):
             )  # fmt: skip
             self._write_estimator(phi)
             if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
-                self._write_estimator(self.estimator.refit(self._detached_gen_batch(0)))
+                batch = distributed.gather_cat(self._detached_gen_batch(0))
+                self._write_estimator(self.estimator.refit(batch))
             loss = losses[-1] if losses else float(nll(phi, self._detached_gen_batch(0)))
         return loss
 
@@ -180,7 +183,8 @@ class LBT(Method):
     def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
         """The estimator's mean log-likelihood (ELBO for a VAE) on generated and on real data."""
         if isinstance(self.estimator, Refits):  # a closed-form teacher is fitted on demand
-            self._write_estimator(self.estimator.refit(self.generator.sample(self.gen_batch_size)))
+            whole = self.gen_batch_size * distributed.world()  # evaluation runs on every rank
+            self._write_estimator(self.estimator.refit(self.generator.sample(whole)))
         return {
             "elbo_gen": float(self.estimator(self.generator.sample(n)).mean()),
             "elbo_data": float(self.estimator(data(n)).mean()),
