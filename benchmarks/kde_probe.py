@@ -35,6 +35,8 @@ p.add_argument("--seed", type=int, default=0)
 p.add_argument("--warm", type=int, default=0)
 p.add_argument("--every", type=int, default=500)
 p.add_argument("--std", type=float, default=0.01)
+p.add_argument("--kernel", choices=("gauss", "student"), default="gauss")
+p.add_argument("--nu", type=float, default=1.0, help="Student-t degrees of freedom (--kernel student)")
 a = p.parse_args()
 torch.set_num_threads(1)
 torch.manual_seed(a.seed)
@@ -56,7 +58,10 @@ for it in range(1, a.steps + 1):
     x = data.sample(a.nd)
     y = G.sample(a.nb)
     d2 = torch.cdist(x, y) ** 2
-    loss = -(torch.logsumexp(-d2 / (2 * h * h), 1)).mean()
+    # student: heavy tails, so samples far from every data point still feel a pull
+    gauss = a.kernel == "gauss"
+    logk = -d2 / (2 * h * h) if gauss else -0.5 * (a.nu + 2) * torch.log1p(d2 / (a.nu * h * h))
+    loss = -(torch.logsumexp(logk, 1)).mean()
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(G.parameters(), 5.0)

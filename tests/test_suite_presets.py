@@ -84,3 +84,18 @@ def test_a_method_registered_outside_the_package_is_accepted(tmp_path):
         METHODS.pop("my-lbt")
     with pytest.raises(LBTError, match="train.method='my-lbt' is not one of"):
         config.build("ring", {"train.method": "my-lbt"})
+
+
+def test_ring_vae_is_the_paper_networks_and_teacher_with_a_faster_schedule():
+    fast, paper = config.build("ring-vae"), config.build("paper-ring")
+    assert fast.data == paper.data and fast.model == paper.model  # the paper's VAE teacher and generator
+    assert fast.lbt.unroll_steps == paper.lbt.unroll_steps and fast.lbt.hypergrad == "unrolled"
+    assert fast.lbt.n_est < paper.lbt.n_est and fast.lbt.est_lr > paper.lbt.est_lr
+    assert fast.train.gen_lr_final < fast.train.gen_lr  # decays
+
+
+def test_ring_vae_trains_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    metrics = Trainer(preset="ring-vae", overrides=TINY, out_dir=out, progress=False).fit()
+    assert metrics["iterations"] == 4 and metrics["modes_total"] == 8
+    assert (out / "metrics.json").is_file() and (out / "density.png").is_file()
