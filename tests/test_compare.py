@@ -133,3 +133,41 @@ def test_an_interrupted_run_stops_the_study_resumably() -> None:
     with pytest.raises(LBTError, match="rerun the same lbt compare command"):
         cmp._stop_if_interrupted(Interrupted("SIGINT received"))
     cmp._stop_if_interrupted(ValueError("an ordinary failure is only reported"))
+
+
+def test_table_names_the_metric_protocol() -> None:
+    from lbt.metrics import protocol_metrics
+
+    data = ring(8, 1.0, 0.1)
+    torch.manual_seed(0)
+    runs = []
+    for _ in range(2):
+        m = protocol_metrics("pacgan", data.sample(2500), data.means, data.std)
+        runs.append({**m, "iterations": 100, "train_seconds": 1.0})
+    rows = cmp.summarize({"lbt": runs})
+    rows[0].protocol = "pacgan"
+    md = cmp.table_markdown(rows, "t", "b")
+    assert "Metrics: `pacgan` protocol, 2,500 samples per run" in md
+    assert "mode KL to uniform" in md and "inner-mode KL" not in md  # pacgan has no inner-mode KL
+    assert table_methods(md) == ["lbt"]
+    with_protocol = list(csv.DictReader(cmp.table_csv(rows, "b").splitlines()))
+    assert with_protocol[0]["protocol"] == "pacgan" and float(with_protocol[0]["samples_mean"]) == 2500
+    # methods scored under different protocols are named one by one
+    paper = cmp.summarize({"gan": [_metrics(data.sample(1000))]})[0]
+    paper.protocol = "paper"
+    both = cmp.table_markdown([rows[0], paper], "t", "b")
+    assert "differs by method: lbt `pacgan` protocol, 2,500 samples per run; " in both
+    assert "gan `paper` protocol, 1,000 samples per run" in both
+
+
+def test_budget_header_names_iterations_per_method_when_they_differ(tmp_path: Path) -> None:
+    # The ring-narrow preset's PacGAN recipe trains 400,000 iterations; LBT's recipe 4,000.
+    jobs = cmp.plan(tmp_path, "ring-narrow", ["lbt", "pacgan@pacgan"], 1)
+    per = cmp.method_configs(jobs)
+    assert [c.train.iterations for c in per.values()] == [4000, 400_000]
+    text = cmp.budget_text(per)
+    assert "the same for every method" not in text
+    assert text == "differs by method: lbt 4000 iterations; pacgan@pacgan 400000 iterations per run"
+    # equal budgets keep the one-line claim
+    same = cmp.plan(tmp_path, "ring-narrow", ["lbt", "gan"], 1, iterations=50)
+    assert cmp.budget_text(cmp.method_configs(same)) == "50 iterations per run, the same for every method"

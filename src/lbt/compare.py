@@ -4,7 +4,9 @@ Layout of ``--out DIR``::
 
     DIR/compare.json          what was asked (preset, methods, seeds, budget, overrides)
     DIR/<method>/seed<k>/     an ordinary run directory (config.yaml, history.csv, metrics.json, ...)
-    DIR/table.md, table.csv   mean +- std over seeds, ranked (modes, then quality, then KL)
+    DIR/table.md, table.csv   mean +- std over seeds, ranked (modes, then quality, then KL); the
+                              header names the budget per method when it differs, and the metric
+                              protocol (``eval.protocol``, docs/metrics.md)
     DIR/density.png           the true density and one panel per method (paper Fig. 1)
     DIR/curves.png            the three metrics over iterations, mean and min-max band (Fig. 2)
 
@@ -153,7 +155,7 @@ def _describe(m: dict[str, Any]) -> str:
     parts = []
     if "modes_covered" in m:
         parts.append(f"modes {m['modes_covered']}/{m['modes_total']}")
-        named = (("high_quality_fraction", "hq"), ("inner_mode_kl", "KL"))
+        named = (("high_quality_fraction", "hq"), ("inner_mode_kl", "KL"), ("mode_kl_uniform", "mode KL"))
         parts += [f"{short} {m[key]:.3f}" for key, short in named if key in m]
     parts.append(f"{m['iterations']} it, {m['train_seconds']:.0f} s")
     return ", ".join(parts)
@@ -220,19 +222,24 @@ class Summary:
     seeds: int
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (mean, std)
     modes_total: int | None = None
+    protocol: str = ""  # eval.protocol of its runs ("": not a Gaussian mixture, or not known)
 
     def mean(self, key: str, default: float = math.nan) -> float:
         return self.stats.get(key, (default, 0.0))[0]
 
 
-TABLE_KEYS = ("modes_covered", "high_quality_fraction", "inner_mode_kl", "iterations", "train_seconds")
+TABLE_KEYS = (
+    "modes_covered", "high_quality_fraction", "inner_mode_kl", "mode_kl_uniform", "samples",
+    "iterations", "train_seconds",
+)  # fmt: skip
 
 
 def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
     """Mean and (n-1) std over seeds per method, ranked best first.
 
     Ranking: more modes covered first, then a higher high-quality fraction, then a lower
-    inner-mode KL, so a generator that collapses onto one mode ranks below one that covers all.
+    inner-mode KL (``mode_kl_uniform`` under the pacgan protocol, which has no inner-mode KL), so a
+    generator that collapses onto one mode ranks below one that covers all.
     """
     out = []
     for method, runs in results.items():
@@ -250,22 +257,53 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
         def finite(v: float, bad: float) -> float:
             return v if math.isfinite(v) else bad
 
+        kl = s.mean("inner_mode_kl")
         return (
             -finite(s.mean("modes_covered"), -math.inf),
             -finite(s.mean("high_quality_fraction"), -math.inf),
-            finite(s.mean("inner_mode_kl"), math.inf),
+            finite(kl if math.isfinite(kl) else s.mean("mode_kl_uniform"), math.inf),
         )
 
     return sorted(out, key=key)
 
 
-def budget_text(cfg: Config) -> str:
+def _method_budget(cfg: Config) -> str:
     t = cfg.train
+    if t.time_limit > 0 and t.iterations >= UNLIMITED_ITERATIONS:
+        return f"{t.time_limit / 60:g} training minutes"
+    if t.time_limit > 0:
+        return f"{t.iterations} iterations or {t.time_limit / 60:g} training minutes, whichever first"
+    return f"{t.iterations} iterations"
+
+
+def budget_text(cfgs: Config | dict[str, Config]) -> str:
+    """The budget line: one config, or ``{method: config}`` (a recipe may set its own iterations,
+    e.g. PacGAN's 400,000 beside 4,000, and then each method's budget is named)."""
+    per = {"": cfgs} if isinstance(cfgs, Config) else dict(cfgs)
+    texts = {m: _method_budget(c) for m, c in per.items()}
+    if len(set(texts.values())) > 1:
+        return "differs by method: " + "; ".join(f"{m} {t}" for m, t in texts.items()) + " per run"
+    t = next(iter(per.values())).train
     if t.time_limit > 0 and t.iterations >= UNLIMITED_ITERATIONS:
         return f"{t.time_limit / 60:g} minutes of training time per run (iterations differ by method)"
     if t.time_limit > 0:
         return f"{t.iterations} iterations or {t.time_limit / 60:g} training minutes per run, whichever first"
     return f"{t.iterations} iterations per run, the same for every method"
+
+
+def protocol_text(rows: list[Summary]) -> str:
+    """The metric line: which ``eval.protocol`` scored the runs and on how many samples."""
+
+    def one(r: Summary) -> str:
+        if not r.protocol:
+            return "the data set's own (eval.protocol applies to Gaussian mixtures only)"
+        n = r.stats.get("samples", (math.nan, 0.0))[0]
+        return f"`{r.protocol}` protocol" + (f", {n:,.0f} samples per run" if math.isfinite(n) else "")
+
+    texts = {r.method: one(r) for r in rows}
+    if len(set(texts.values())) == 1:
+        return next(iter(texts.values()))
+    return "differs by method: " + "; ".join(f"{m} {t}" for m, t in texts.items())
 
 
 def _pm(s: Summary, key: str, fmt: str, scale: float = 1.0) -> str:
@@ -278,19 +316,27 @@ def _pm(s: Summary, key: str, fmt: str, scale: float = 1.0) -> str:
 def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
     total = next((r.modes_total for r in rows if r.modes_total), None)
     modes_head = f"modes covered (of {total})" if total else "modes covered"
+    # A KL column is shown when some run has it: inner-mode KL (paper), mode KL to uniform (pacgan).
+    kls = [(k, h) for k, h in (("inner_mode_kl", "inner-mode KL"), ("mode_kl_uniform", "mode KL to uniform"))
+           if any(k in r.stats for r in rows)] or [("inner_mode_kl", "inner-mode KL")]  # fmt: skip
     lines = [
         f"# {title}",
         "",
         f"Budget: {budget}. Mean ± std over seeds; ranked by modes, then high quality, then KL.",
         "",
-        f"| rank | method | seeds | {modes_head} | high quality % | inner-mode KL | iterations | train s |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        f"Metrics: {protocol_text(rows)} (docs/metrics.md).",
+        "",
+        f"| rank | method | seeds | {modes_head} | high quality % | "
+        + " | ".join(h for _, h in kls)
+        + " | iterations | train s |",
+        "|---:|---|---:|---:|---:|" + "---:|" * len(kls) + "---:|---:|",
     ]
     for i, r in enumerate(rows, 1):
         lines.append(
             f"| {i} | {r.method} | {r.seeds} | {_pm(r, 'modes_covered', '.1f')} "
-            f"| {_pm(r, 'high_quality_fraction', '.1f', 100)} | {_pm(r, 'inner_mode_kl', '.3f')} "
-            f"| {_pm(r, 'iterations', '.0f')} | {_pm(r, 'train_seconds', '.1f')} |"
+            f"| {_pm(r, 'high_quality_fraction', '.1f', 100)} | "
+            + " | ".join(_pm(r, k, ".3f") for k, _ in kls)
+            + f" | {_pm(r, 'iterations', '.0f')} | {_pm(r, 'train_seconds', '.1f')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -298,12 +344,13 @@ def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
 def table_csv(rows: list[Summary], budget: str) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    head = ["rank", "method", "seeds", "modes_total"]
+    head = ["rank", "method", "seeds", "protocol", "modes_total"]
     for k in TABLE_KEYS:
         head += [f"{k}_mean", f"{k}_std"]
     w.writerow(head + ["budget"])
     for i, r in enumerate(rows, 1):
-        vals: list[Any] = [i, r.method, r.seeds, r.modes_total if r.modes_total is not None else ""]
+        total = r.modes_total if r.modes_total is not None else ""
+        vals: list[Any] = [i, r.method, r.seeds, r.protocol, total]
         for k in TABLE_KEYS:
             vals += list(r.stats[k]) if k in r.stats else ["", ""]
         w.writerow(vals + [budget])
@@ -373,8 +420,11 @@ def aggregate(out: Path, jobs: list[Job]) -> list[Summary]:
     if not results:
         raise LBTError(f"no finished runs under {out}; nothing to tabulate")
     rows = summarize(results)
+    per_method = method_configs(jobs)
+    for r in rows:  # only the Gaussian-mixture metrics report "samples" and follow eval.protocol
+        r.protocol = per_method[r.method].eval.protocol if "samples" in r.stats else ""
     cfg = jobs[0].cfg
-    budget = budget_text(cfg)
+    budget = budget_text(per_method)
     title = (
         f"{cfg.preset}: {cfg.data.name} ({cfg.data.modes} modes)" if cfg.data.name != "npy" else cfg.preset
     )
@@ -382,6 +432,14 @@ def aggregate(out: Path, jobs: list[Job]) -> list[Summary]:
     rundir.atomic_write_text(out / "table.csv", table_csv(rows, budget))
     figures(out, runs)  # panels in the order of --methods
     return rows
+
+
+def method_configs(jobs: list[Job]) -> dict[str, Config]:
+    """Each method's config (its first seed's), in the order of ``jobs``."""
+    per: dict[str, Config] = {}
+    for j in jobs:
+        per.setdefault(j.method, j.cfg)
+    return per
 
 
 def compare(
@@ -403,9 +461,10 @@ def compare(
     todo = [j for j in jobs if states[id(j)] != "done"]
     skipped = len(jobs) - len(todo)
     out.mkdir(parents=True, exist_ok=True)
+    budget = budget_text(method_configs(jobs))
     manifest = {
         "preset": jobs[0].cfg.preset, "methods": list(methods), "seeds": seeds, "iterations": iterations,
-        "minutes": minutes, "overrides": [list(o) for o in overrides], "budget": budget_text(jobs[0].cfg),
+        "minutes": minutes, "overrides": [list(o) for o in overrides], "budget": budget,
         "command": command or "lbt.compare.compare()",
     }  # fmt: skip
     rundir.write_json(out / "compare.json", manifest)

@@ -9,12 +9,18 @@
   fitted reliably and contributes ``kl_cap``; every mode's KL is also capped there, so one
   degenerate fit cannot swamp the average. ``inner_mode_kl_covered`` is the uncapped mean over
   the covered modes alone.
+
+``eval.protocol`` picks whose rules score a run, so that numbers can sit beside published tables
+(docs/metrics.md records each rule and its source): ``paper`` (the above, the default), ``veegan``
+(2,500 samples; a mode is covered by one high-quality sample) and ``pacgan`` (VEEGAN's rules plus the
+reverse KL between the high-quality samples' mode histogram and the uniform one, ``mode_kl_uniform``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -109,3 +115,96 @@ def mode_metrics(
         inner_mode_kl_covered=float(kl_covered.mean()) if len(kl_covered) else math.nan,
         samples=n,
     )
+
+
+# -- protocols -----------------------------------------------------------------------------------
+def high_quality_histogram(
+    samples: Tensor, means: Tensor, std: float, quality_sigmas: float = 3.0, strict: bool = False
+) -> Tensor:
+    """Per-mode count of high-quality samples: those within ``quality_sigmas * std`` of their nearest
+    mode (``<`` when ``strict``, else ``<=``), each counted for that nearest mode."""
+    idx, dist = nearest_mode(samples.detach().cpu(), means.detach().cpu())
+    limit = quality_sigmas * std
+    hq = dist < limit if strict else dist <= limit
+    return torch.bincount(idx[hq], minlength=means.shape[0])
+
+
+def veegan_metrics(samples: Tensor, means: Tensor, std: float) -> dict[str, float | int]:
+    """VEEGAN's 2-D rules: high quality within 3 std of the nearest mode; a mode is captured when it is
+    the nearest mode of at least one high-quality sample (no share of the expected count needed)."""
+    hist = high_quality_histogram(samples, means, std)
+    return {
+        "modes_covered": int((hist > 0).sum()),
+        "modes_total": int(means.shape[0]),
+        "high_quality_fraction": float(hist.sum()) / len(samples),
+        "samples": len(samples),
+    }
+
+
+def pacgan_metrics(samples: Tensor, means: Tensor, std: float) -> dict[str, float | int]:
+    """PacGAN's MetricLogger rules: as VEEGAN's, with the strict ``< 3`` std test, plus
+    ``mode_kl_uniform`` = KL(p || uniform) = log K - H(p), p the normalised high-quality histogram
+    over the K modes (nats; NaN when no sample is of high quality)."""
+    hist = high_quality_histogram(samples, means, std, strict=True)
+    k = means.shape[0]
+    total = float(hist.sum())
+    if total > 0:
+        p = hist.double() / total
+        nz = p[p > 0]
+        kl = float((nz * torch.log(nz * k)).sum())
+    else:
+        kl = math.nan
+    return {
+        "modes_covered": int((hist > 0).sum()),
+        "modes_total": int(k),
+        "high_quality_fraction": total / len(samples),
+        "mode_kl_uniform": kl,
+        "samples": len(samples),
+    }
+
+
+def paper_metrics(samples: Tensor, means: Tensor, std: float) -> dict[str, float | int]:
+    return mode_metrics(samples, means, std).as_dict()
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Whose rules score a run: ``metrics`` and the published sample count (None: eval.samples)."""
+
+    name: str
+    metrics: Any  # (samples, means, std) -> dict of metric name -> value
+    samples: int | None
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "paper": Protocol("paper", paper_metrics, None),
+    "veegan": Protocol("veegan", veegan_metrics, 2500),
+    "pacgan": Protocol("pacgan", pacgan_metrics, 2500),
+}
+
+
+def protocol_metrics(protocol: str, samples: Tensor, means: Tensor, std: float) -> dict[str, float | int]:
+    """The metrics of ``protocol`` (a key of :data:`PROTOCOLS`) on ``samples``."""
+    try:
+        return PROTOCOLS[protocol].metrics(samples, means, std)
+    except KeyError:
+        raise ValueError(f"unknown eval.protocol {protocol!r} (known: {', '.join(PROTOCOLS)})") from None
+
+
+def protocol_samples(eval_cfg: Any, n: int | None = None) -> int:
+    """How many samples an evaluation asked for ``n`` (default ``eval.samples``) draws.
+
+    A protocol with a published count (veegan, pacgan: 2,500) uses it in place of ``eval.samples``
+    and ``eval.train_samples`` while they are at their defaults (500,000 and 20,000); a value you set
+    yourself, or an ``n`` that is neither, is used as given. ``paper`` always uses ``n``.
+    """
+    n = n or eval_cfg.samples
+    count = PROTOCOLS[getattr(eval_cfg, "protocol", "paper")].samples
+    if count is None:
+        return n
+    default = type(eval_cfg)()
+    if n == eval_cfg.samples:
+        return count if eval_cfg.samples == default.samples else n
+    if n == eval_cfg.train_samples:
+        return count if eval_cfg.train_samples == default.train_samples else n
+    return n

@@ -26,7 +26,7 @@ from lbt.config import Config
 from lbt.datasets import Mixture, grid, load_points, ring
 from lbt.errors import LBTError
 from lbt.methods import Method, build_method
-from lbt.metrics import mode_metrics
+from lbt.metrics import protocol_metrics, protocol_samples
 
 DATA_BUILDERS: dict[str, Callable[[Config], Any]] = {
     "ring": lambda c: ring(c.data.modes, c.data.radius, c.data.std),
@@ -156,9 +156,9 @@ class Trainer:
             if hasattr(self.data, "evaluate"):  # data sets that define their own metrics (images)
                 out.update(self.data.evaluate(self.method, n))
             else:
-                x = self.sample(n)
+                x = self.sample(protocol_samples(self.cfg.eval, n))  # eval.protocol's count
                 if getattr(self.data, "means", None) is not None:
-                    out.update(mode_metrics(x, self.data.means, self.data.std).as_dict())
+                    out.update(protocol_metrics(self.cfg.eval.protocol, x, self.data.means, self.data.std))
                 out["sample_nonfinite_fraction"] = float((~torch.isfinite(x).all(1)).double().mean())
             out.update(self.method.diagnostics(self.data_fn, min(n, 4096)))
         return out
