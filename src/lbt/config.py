@@ -26,7 +26,10 @@ class DataConfig:
     radius: float = 1.0  # ring
     spacing: float = 0.2  # grid
     std: float = 0.1
-    path: str = ""  # npy: an (N, D) array of points
+    path: str = ""  # npy: an (N, D) array of points; folder: a folder of images; cifar10: the archive
+    image_size: int = 32  # folder / cifar10: images resized (shorter side) and centre-cropped to this
+    channels: int = 3  # folder / cifar10: 3 (RGB) or 1 (greyscale)
+    on_bad_file: str = "skip"  # folder: an undecodable file is skipped (counted, one warning) | error
 
 
 @dataclass
@@ -171,6 +174,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.flow_kind": ("nsf", "maf"),
     "train.on_nan": ("stop", "rollback"),
     "eval.protocol": ("paper", "veegan", "pacgan"),
+    "data.on_bad_file": ("skip", "error"),
     "device": ("cpu", "cuda", "auto"),
 }
 
@@ -200,7 +204,7 @@ def choices(key: str) -> tuple[str, ...] | None:
 
 
 POSITIVE = {
-    "data.modes", "data.radius", "data.spacing", "data.std",
+    "data.modes", "data.radius", "data.spacing", "data.std", "data.image_size", "data.channels",
     "model.z_dim", "model.gen_hidden", "model.est_hidden", "model.vae_latent", "model.vae_x_var",
     "model.mixture_components", "model.mixture_init_std", "model.gen_layers",
     "model.kde_bandwidth", "model.kde_bandwidth_final",
@@ -496,6 +500,10 @@ def validate(cfg: Config) -> Config:
                        "mixture with model.mixture_init=samples); other teachers need K >= 1")  # fmt: skip
     if cfg.data.name == "npy" and not cfg.data.path:
         raise LBTError("data.name=npy needs data.path=FILE.npy (an N x D array of points)")
+    if cfg.data.name == "folder" and not cfg.data.path:
+        raise LBTError("data.name=folder needs data.path=DIR (a folder of PNG/JPEG images)")
+    if cfg.data.channels not in (1, 3):
+        raise LBTError(f"data.channels must be 1 (greyscale) or 3 (RGB), got {cfg.data.channels}")
     if cfg.data.name == "grid":
         n = int(cfg.data.modes**0.5 + 0.5)
         if n * n != cfg.data.modes:

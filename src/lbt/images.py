@@ -1,11 +1,11 @@
-"""Plugin: MNIST and Stacked MNIST for LBT, LBT-GAN and the GAN baselines (issue 4).
+"""Images for LBT, LBT-GAN and the GAN baselines: MNIST, Stacked MNIST, image folders, CIFAR-10.
 
-Registers the data sets (``data.name=mnist | stacked-mnist``), the networks (generator
-``dcgan``, estimator ``bernoulli-vae``, discriminator ``conv``), the presets (``mnist``,
-``mnist-lbt-gan``, ``stacked-mnist``, ``paper-mnist``, ``paper-stacked-mnist``) and the
-``lbt data mnist`` subcommand. The data objects carry their own ``evaluate`` (held-out ELBO /
-IWAE, mode counting) and ``figures`` (sample grids, ELBO curves), which the shared Trainer calls;
-nothing in the core loop knows about images.
+Registers the data sets (``data.name=mnist | stacked-mnist``, and the natural-image readers
+``folder | cifar10``), the networks (generator ``dcgan``, estimator ``bernoulli-vae``,
+discriminator ``conv``), the presets (``mnist``, ``mnist-lbt-gan``, ``stacked-mnist``,
+``paper-mnist``, ``paper-stacked-mnist``) and the ``lbt data mnist|cifar10`` subcommand. The data
+objects carry their own ``evaluate`` (held-out ELBO / IWAE, mode counting) and ``figures`` (sample
+grids, ELBO curves), which the shared Trainer calls; nothing in the core loop knows about images.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from torch import Tensor, nn
 
 from lbt import config
 from lbt.config import Config
+from lbt.datasets import cifar10
+from lbt.datasets.folder import fit_array, load_folder
 from lbt.datasets.mnist import data_dir, download, load_mnist
 from lbt.datasets.stacked import MODES, classify_confident, mode_metrics, stack, stacked_set
 from lbt.errors import LBTError
@@ -35,6 +37,7 @@ class MNISTImages:
     """Real MNIST training digits as flat ``(n, 784)`` floats in [0, 1]; metrics on the test set."""
 
     channels = 1
+    side = 28
 
     def __init__(self, cfg: Config) -> None:
         self.icfg = cfg.images
@@ -77,11 +80,12 @@ class MNISTImages:
 
     def figures(self, method: Method, out_dir: Path, history: list[dict[str, float]]) -> None:
         g = self.icfg.grid
-        save_grid(method.sample(g * g).cpu(), self.channels, out_dir / "samples_generator.png")
+        c, s = self.channels, self.side
+        save_grid(method.sample(g * g).cpu(), c, out_dir / "samples_generator.png", s)
         est = getattr(method, "estimator", None)
         if est is not None and hasattr(est, "sample"):
-            save_grid(est.sample(g * g).cpu(), self.channels, out_dir / "samples_estimator.png")
-        save_grid(self.sample(g * g), self.channels, out_dir / "samples_data.png")
+            save_grid(est.sample(g * g).cpu(), c, out_dir / "samples_estimator.png", s)
+        save_grid(self.sample(g * g), c, out_dir / "samples_data.png", s)
         curves(history, out_dir / "elbo_curves.png")
 
 
@@ -132,8 +136,46 @@ class StackedMNIST(MNISTImages):
         return out
 
 
+class FolderImages(MNISTImages):
+    """``data.name=folder``: every PNG / JPEG under ``data.path``, ``data.channels`` x
+    ``data.image_size``^2, flat in [0, 1]. There is no held-out split, so no ``elbo_test``; LBT's
+    own ``elbo_data`` / ``elbo_gen`` are still recorded."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.icfg = cfg.images
+        self.final_n = cfg.eval.samples
+        self.channels, self.side = cfg.data.channels, cfg.data.image_size
+        u8 = load_folder(cfg.data.path, self.side, self.channels, cfg.data.on_bad_file)
+        self.train_u8 = torch.from_numpy(u8.reshape(len(u8), -1).copy())
+        self.train_labels = self.test_u8 = self.test_labels = None
+        self.dim = self.channels * self.side**2
+
+    def evaluate(self, method: Method, n: int) -> dict[str, float]:
+        return {}
+
+
+class CIFAR10Images(MNISTImages):
+    """``data.name=cifar10``: the 50,000 training images (``elbo_test`` / ``iwae_test`` on the
+    10,000 test images), resized / greyscaled only if ``data.image_size`` / ``data.channels``
+    differ from 32 / 3."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.icfg = cfg.images
+        self.final_n = cfg.eval.samples
+        self.channels, self.side = cfg.data.channels, cfg.data.image_size
+        self.directory = cfg.images.data_dir or None
+        for split in ("train", "test"):
+            x, y = cifar10.load_cifar10(split, cfg.data.path or None, self.directory)
+            x = fit_array(x, self.side, self.channels)
+            setattr(self, f"{split}_u8", torch.from_numpy(x.reshape(len(x), -1).copy()))
+            setattr(self, f"{split}_labels", torch.from_numpy(y.astype(np.int64)))
+        self.dim = self.channels * self.side**2
+
+
 DATA_BUILDERS["mnist"] = MNISTImages
 DATA_BUILDERS["stacked-mnist"] = StackedMNIST
+DATA_BUILDERS["folder"] = FolderImages
+DATA_BUILDERS["cifar10"] = CIFAR10Images
 
 
 # -- figures ---------------------------------------------------------------------------------
@@ -150,10 +192,10 @@ def grid_image(x: Tensor, channels: int, side: int = 28, pad: int = 2) -> np.nda
     return out[..., 0] if channels == 1 else out
 
 
-def save_grid(x: Tensor, channels: int, path: Path) -> None:
+def save_grid(x: Tensor, channels: int, path: Path, side: int = 28) -> None:
     import matplotlib.pyplot as plt
 
-    img = grid_image(x, channels)
+    img = grid_image(x, channels, side)
     plt.imsave(path, img, cmap="gray" if channels == 1 else None, vmin=0, vmax=1)
 
 
@@ -217,27 +259,36 @@ def _hidden(cfg: Config) -> tuple[int, ...]:
     return sizes
 
 
-def _channels(x_dim: int, what: str) -> int:
+def _side(cfg: Config) -> int:
+    """Image side: 28 for the MNIST family, else ``data.image_size`` (folder, cifar10)."""
+    return 28 if cfg.data.name in ("mnist", "stacked-mnist") else cfg.data.image_size
+
+
+def _channels(cfg: Config, x_dim: int, what: str) -> int:
+    side = _side(cfg)
+    if side % 4:
+        raise LBTError(f"{what} needs data.image_size divisible by 4, got {side}")
     try:
-        return channels_of(x_dim)
+        return channels_of(x_dim, side)
     except ValueError:
-        raise LBTError(f"{what} is for 28x28 images (data.name=mnist or stacked-mnist), "
-                       f"but the data has dimension {x_dim}") from None  # fmt: skip
+        raise LBTError(f"{what} is for images (data.name=mnist, stacked-mnist, folder or cifar10; "
+                       f"{side}x{side} here), but the data has dimension {x_dim}") from None  # fmt: skip
 
 
 GENERATORS["dcgan"] = lambda cfg, x_dim: DCGANGenerator(
     cfg.model.z_dim,
-    _channels(x_dim, "model.generator=dcgan"),
+    _channels(cfg, x_dim, "model.generator=dcgan"),
     cfg.images.gen_base,
     cfg.images.gen_hidden,
     cfg.images.gen_kernel,
+    _side(cfg),
 )
 ESTIMATORS["bernoulli-vae"] = lambda cfg, x_dim: BernoulliVAE(
     x_dim, _hidden(cfg), cfg.model.vae_latent, cfg.images.vae_activation
 )
 # PacGAN packs along the feature axis, so in_dim may be a multiple of one image's size.
 DISCRIMINATORS["conv"] = lambda cfg, in_dim: ConvDiscriminator(
-    _channels(in_dim, "model.discriminator=conv"), cfg.images.disc_width
+    _channels(cfg, in_dim, "model.discriminator=conv"), cfg.images.disc_width, side=_side(cfg)
 )
 
 
@@ -340,18 +391,23 @@ config.POSITIVE.update(
 )  # fmt: skip
 
 
-# -- `lbt data mnist --data-dir DIR` ---------------------------------------------------------
+# -- `lbt data mnist|cifar10 --data-dir DIR` -------------------------------------------------
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> str:
-    p = subparsers.add_parser("data", help="download and verify a data set (mnist)")
-    p.add_argument("dataset", choices=["mnist"], help="which data set")
+    p = subparsers.add_parser("data", help="download and verify a data set (mnist, cifar10)")
+    p.add_argument("dataset", choices=["mnist", "cifar10"], help="which data set")
     p.add_argument("--data-dir", default=None,
-                   help="where to put the files (default: $LBT_DATA_DIR, else ./data/mnist)")  # fmt: skip
+                   help="where to put the files (default: $LBT_DATA_DIR, else ./data/DATASET)")  # fmt: skip
     return "data"
 
 
 def run_subcommand(args: argparse.Namespace) -> int:
+    if args.dataset == "cifar10":
+        directory = cifar10.data_dir(args.data_dir)
+        print(f"ok  {cifar10.download(directory)}")
+        print(f"CIFAR-10 is ready in {directory}; train with --set data.name=cifar10 --data-dir {directory}")
+        return 0
     directory = data_dir(args.data_dir)
     paths = download(directory)
     for p in paths:

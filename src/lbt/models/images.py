@@ -1,6 +1,6 @@
-"""Networks for 28x28 images (MNIST, Stacked MNIST).
+"""Networks for square images: 28x28 (MNIST, Stacked MNIST) or any side divisible by 4 (``side``).
 
-Images travel *flat*, shape ``(N, C * 784)`` with values in [0, 1], like every other sample in
+Images travel *flat*, shape ``(N, C * side * side)`` with values in [0, 1], like every other sample in
 this package, so the core loop, the LBT unroll and MLP modules need no special case; the
 convolutional modules reshape internally. The estimator follows the package convention
 ``forward(x) = per-sample ELBO`` and holds no batch-norm state (it is called functionally by the
@@ -24,15 +24,26 @@ SIDE = 28
 class DCGANGenerator(nn.Module):
     """z -> dense ``hidden`` -> dense 7x7x``base`` -> deconv to 14x14x``base/2`` -> deconv to 28x28xC.
 
+    (For ``side`` other than 28: side/4 -> side/2 -> side, e.g. 8x8 -> 16x16 -> 32x32 for CIFAR-10.)
+
     Batch norm and ReLU after every hidden layer, a sigmoid output (pixel intensities). With
     ``base=128`` it is the usual DCGAN for MNIST; ``base=32`` is the smaller Stacked-MNIST
     generator of the official LBT code (dense 1024 -> 7x7x32 -> transposed convs).
     """
 
     def __init__(
-        self, z_dim: int = 100, channels: int = 1, base: int = 128, hidden: int = 1024, kernel: int = 4
+        self,
+        z_dim: int = 100,
+        channels: int = 1,
+        base: int = 128,
+        hidden: int = 1024,
+        kernel: int = 4,
+        side: int = SIDE,
     ) -> None:
         super().__init__()
+        if side % 4:
+            raise ValueError(f"DCGANGenerator needs an image side divisible by 4, got {side}")
+        self.start = side // 4
         # Any kernel doubles 7 -> 14 -> 28 with these paddings (TF's 'same' for stride 2).
         pad, extra = (kernel - 1) // 2, kernel % 2
         self.z_dim = z_dim
@@ -40,7 +51,7 @@ class DCGANGenerator(nn.Module):
         self.base = base
         self.dense = nn.Sequential(
             nn.Linear(z_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-            nn.Linear(hidden, 7 * 7 * base), nn.BatchNorm1d(7 * 7 * base), nn.ReLU(),
+            nn.Linear(hidden, self.start**2 * base), nn.BatchNorm1d(self.start**2 * base), nn.ReLU(),
         )  # fmt: skip
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(base, base // 2, kernel, 2, pad, extra), nn.BatchNorm2d(base // 2), nn.ReLU(),
@@ -48,7 +59,7 @@ class DCGANGenerator(nn.Module):
         )  # fmt: skip
 
     def logits(self, z: Tensor) -> Tensor:
-        h = self.dense(z).view(-1, self.base, 7, 7)
+        h = self.dense(z).view(-1, self.base, self.start, self.start)
         return self.deconv(h).flatten(1)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -126,22 +137,28 @@ class ConvDiscriminator(nn.Module):
     Leaky ReLU and no batch norm, so it can be unrolled functionally as well as trained normally.
     """
 
-    def __init__(self, channels: int = 1, width: int = 64, hidden: int = 1024) -> None:
+    def __init__(self, channels: int = 1, width: int = 64, hidden: int = 1024, side: int = SIDE) -> None:
         super().__init__()
+        if side % 4:
+            raise ValueError(f"ConvDiscriminator needs an image side divisible by 4, got {side}")
         self.channels = channels
+        self.side = side
         self.net = nn.Sequential(
             nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 14x14
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 7x7
-            nn.Flatten(), nn.Linear(2 * width * 49, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1),
+            nn.Flatten(), nn.Linear(2 * width * (side // 4) ** 2, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
         )  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.reshape(-1, self.channels, SIDE, SIDE)).squeeze(-1)
+        return self.net(x.reshape(-1, self.channels, self.side, self.side)).squeeze(-1)
 
 
-def channels_of(x_dim: int) -> int:
-    """Image channels implied by a flat dimension (784 per 28x28 channel)."""
-    c, rem = divmod(x_dim, SIDE * SIDE)
+def channels_of(x_dim: int, side: int = SIDE) -> int:
+    """Image channels implied by a flat dimension (``side * side`` per channel; 784 for 28x28)."""
+    c, rem = divmod(x_dim, side * side)
     if rem or c < 1:
-        raise ValueError(f"x_dim={x_dim} is not a multiple of 28*28; these networks are for 28x28 images")
+        raise ValueError(
+            f"x_dim={x_dim} is not a multiple of {side}*{side}; these networks are for {side}x{side} images"
+        )
     return c
