@@ -156,18 +156,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _summary(m: dict) -> str:
-    parts = []
-    if "modes_covered" in m:
-        parts.append(f"modes {m['modes_covered']}/{m['modes_total']}")
-        if "high_quality_fraction" in m:
-            parts.append(f"high-quality {m['high_quality_fraction']:.3f}")
-        if "inner_mode_kl" in m:
-            parts.append(f"inner-mode KL {m['inner_mode_kl']:.3f}")
-        if "kl_to_uniform" in m:
-            parts.append(f"KL to uniform {m['kl_to_uniform']:.3f}")
-    for key, name in (("elbo_test", "test ELBO"), ("iwae_test", "test IWAE bound")):
-        if key in m:
-            parts.append(f"{name} {m[key]:.1f}")
+    from lbt.metrics import describe
+
+    parts = [
+        f"{label} {value}" for label, value in describe(m) if label != "estimator log-likelihood of data"
+    ]
     parts.append(f"{m['iterations']} iterations in {m['wall_seconds']:.0f} s")
     return "; ".join(parts)
 

@@ -40,6 +40,7 @@ from lbt import config as config_mod
 from lbt import rundir
 from lbt.config import Config
 from lbt.errors import LBTError
+from lbt.metrics import describe
 
 DEFAULT_METHODS = ("lbt", "gan", "unrolled-gan", "veegan", "pacgan", "lbt-gan")
 UNLIMITED_ITERATIONS = 10**9  # with --minutes alone, the time limit is the only stop
@@ -152,11 +153,8 @@ def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, A
 
 
 def _describe(m: dict[str, Any]) -> str:
-    parts = []
-    if "modes_covered" in m:
-        parts.append(f"modes {m['modes_covered']}/{m['modes_total']}")
-        named = (("high_quality_fraction", "hq"), ("inner_mode_kl", "KL"), ("mode_kl_uniform", "mode KL"))
-        parts += [f"{short} {m[key]:.3f}" for key, short in named if key in m]
+    keys = ("high_quality_fraction", "inner_mode_kl", "mode_kl_uniform", "kl_to_uniform", "elbo_test")
+    parts = [f"{label} {value}" for label, value in describe(m, short=True, keys=keys)]
     parts.append(f"{m['iterations']} it, {m['train_seconds']:.0f} s")
     return ", ".join(parts)
 

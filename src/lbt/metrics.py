@@ -208,3 +208,29 @@ def protocol_samples(eval_cfg: Any, n: int | None = None) -> int:
     if n == eval_cfg.train_samples:
         return count if eval_cfg.train_samples == default.train_samples else n
     return n
+
+
+# -- one formatter for every place that prints metrics (progress bar, `lbt train`, `lbt compare`) --
+# (key, long label, short label, decimals): the order is the order printed.
+METRIC_LABELS: tuple[tuple[str, str, str, int], ...] = (
+    ("high_quality_fraction", "high-quality", "hq", 3),
+    ("inner_mode_kl", "inner-mode KL", "kl", 3),
+    ("mode_kl_uniform", "mode KL to uniform", "mode_kl", 3),
+    ("kl_to_uniform", "KL to uniform", "kl_uniform", 3),
+    ("elbo_test", "test ELBO", "elbo_test", 1),
+    ("iwae_test", "test IWAE bound", "iwae_test", 1),
+    ("elbo_data", "estimator log-likelihood of data", "ll_data", 3),
+)
+
+
+def describe(
+    m: dict[str, Any], short: bool = False, keys: tuple[str, ...] | None = None
+) -> list[tuple[str, str]]:
+    """(label, formatted value) pairs for the metrics present in ``m``: modes first, then METRIC_LABELS."""
+    out: list[tuple[str, str]] = []
+    if "modes_covered" in m and "modes_total" in m:
+        out.append(("modes", f"{int(m['modes_covered'])}/{int(m['modes_total'])}"))
+    for key, long, brief, decimals in METRIC_LABELS:
+        if key in m and (keys is None or key in keys):
+            out.append((brief if short else long, f"{float(m[key]):.{decimals}f}"))
+    return out

@@ -26,7 +26,7 @@ from lbt.config import Config
 from lbt.datasets import Mixture, grid, load_points, ring
 from lbt.errors import LBTError
 from lbt.methods import Method, build_method
-from lbt.metrics import protocol_metrics, protocol_samples
+from lbt.metrics import describe, protocol_metrics, protocol_samples
 
 DATA_BUILDERS: dict[str, Callable[[Config], Any]] = {
     "ring": lambda c: ring(c.data.modes, c.data.radius, c.data.std),
@@ -430,15 +430,7 @@ class Trainer:
 
     @staticmethod
     def _postfix(row: dict[str, float]) -> dict[str, str]:
-        out = {}
-        if "modes_covered" in row:
-            out["modes"] = f"{int(row['modes_covered'])}/{int(row['modes_total'])}"
-            for key, short in (("high_quality_fraction", "hq"), ("inner_mode_kl", "kl")):
-                if key in row:
-                    out[short] = f"{row[key]:.3f}"
-        if "elbo_data" in row:
-            out["ll_data"] = f"{row['elbo_data']:.3f}"
-        return out
+        return dict(describe(row, short=True, keys=("high_quality_fraction", "inner_mode_kl", "elbo_data")))
 
 
 class Interrupted(LBTError):
