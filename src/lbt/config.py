@@ -1,4 +1,4 @@
-"""Typed run configuration, named presets, and ``key=value`` overrides with clear errors.
+"""Typed run configuration and ``key=value`` overrides with clear errors (presets: ``lbt.presets``).
 
 A config is a tree of dataclasses; its dotted keys (``train.gen_lr``) are what ``--set`` and the
 presets address. Every value is coerced to the field's declared type and range-checked, so a
@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from lbt.errors import LBTError
+from lbt.presets import DEFAULT_PRESET, KDE_LBT, KDE_LBT_GAN, PRESETS, pacgan_2d  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -229,164 +230,6 @@ NON_NEGATIVE = {
     "lbt.implicit_iters",
     "lbt.implicit_damping",
 }
-
-
-# LBT with the closed-form kernel-density teacher (lbt.models.teachers.kde). Bandwidths are
-# multiples of the data's standard deviation, so the recipe carries over to other radii,
-# spacings and mode counts of the same family without retuning; the bandwidth starts wide (every
-# generated sample feels the data) and narrows to a fraction of the mode spacing (docs/results.md).
-KDE_LBT: dict[str, Any] = {
-    "model": {
-        "estimator": "kde",
-        "kde_relative": True,
-        "kde_rule": "anneal",
-        "kde_bandwidth": 0.7,
-        "kde_bandwidth_final": 0.08,
-        "kde_anneal_steps": 1000,
-    },
-    "lbt": {"unroll_steps": 0, "n_est": 0},
-}
-KDE_LBT_GAN: dict[str, Any] = {**KDE_LBT, "gan": {"lbt_gan_weight": 0.1}}
-
-
-def pacgan_2d(pack: int = 1) -> dict[str, Any]:
-    """PacGAN's own 2-D ring / grid settings (fjxmlzn/PacGAN, synthetic_data_experiments/
-    2D{Ring,Grid}_GAN&PacGAN: config.py and pacgan_task.py; docs/methods.md lists each source and
-    deviation). ``pack=1`` is their GAN; a batch is 100 discriminator inputs of ``pack`` points.
-    """
-    gan: dict[str, Any] = {"gen_lr": 1e-4, "disc_lr": 1e-4, "disc_steps": 1, "disc_hidden": 200,
-                           "disc_layers": 3, "maxout_pieces": 5, "init_std": 0.02,
-                           "simultaneous": True}  # fmt: skip
-    return {
-        "model": {"generator": "mlp-bn", "z_dim": 2, "gen_hidden": 400, "gen_layers": 4,
-                  "gen_activation": "relu", "discriminator": "maxout"},
-        "gan": {**gan, "pack": pack} if pack > 1 else gan,
-        "train": {"iterations": 400_000, "batch_size": 100 * pack, "gen_batch_size": 100 * pack,
-                  "beta1": 0.8, "beta2": 0.999, "eps": 1e-8, "clip_norm": 0.0, "gen_lr_final": -1.0},
-        "eval": {"every": 1000},  # 400 epochs of 100_000 / 100 batches; they log once per epoch
-    }  # fmt: skip
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Fast default: same networks and objective, cheaper exact estimator (see docs/presets.md).
-    "ring": {
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
-        "model": {"estimator": "mixture", "mixture_components": 64},
-        "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
-        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
-    },
-    "ring-kde": {  # the paper's ring taught through the closed-form kernel-density teacher
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
-        "train": {
-            "iterations": 2000,
-            "batch_size": 512,
-            "gen_batch_size": 1024,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
-        **KDE_LBT,
-    },
-    # The paper's networks and VAE teacher, made fast: one estimator update a step at a tenfold
-    # learning rate, half the batch and a larger, decaying generator rate (docs/presets.md).
-    "ring-vae": {
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
-        "model": {"estimator": "vae"},
-        "train": {
-            "iterations": 6000,
-            "batch_size": 256,
-            "gen_batch_size": 256,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
-        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 3.0},
-        "eval": {"every": 500},
-    },  # fmt: skip
-    "ring-flow": {  # the ring taught through a zuko neural-spline flow (docs/teachers.md)
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
-        "model": {"estimator": "flow", "flow_kind": "nsf", "flow_transforms": 3, "flow_hidden": 64},
-        "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
-        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 3e-3, "est_lr_mult": 1.0},
-    },
-    "ring-implicit": {  # "ring" with the implicit (influence-function) hypergradient
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
-        "model": {"estimator": "mixture", "mixture_components": 64},
-        "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
-        "lbt": {
-            "unroll_steps": 5,
-            "n_est": 1,
-            "est_steps": 5,
-            "est_lr": 1e-2,
-            "est_lr_mult": 1.0,
-            "hypergrad": "implicit",
-            "implicit_solver": "cg",
-            "implicit_iters": 10,
-            "implicit_damping": 1.0,  # the mixture's curvature is ~0.01-0.04: see docs/teachers.md
-        },
-    },
-    # The hard 2-D suite: narrow modes. Shared settings first, then each method's recipe.
-    "ring-narrow": {  # PacGAN's 8-mode ring (VEEGAN's code repeats a mode), radius 1, std 0.01
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.01},
-        "train": {
-            "iterations": 4000,
-            "batch_size": 1024,
-            "gen_batch_size": 2048,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
-        "eval": {"every": 250},
-        "recipes": {
-            "lbt": KDE_LBT,
-            "lbt-gan": KDE_LBT_GAN,
-            "gan@pacgan": pacgan_2d(1),
-            "pacgan@pacgan": pacgan_2d(2),  # PacGAN2, their best ring row (7.9 of 8 modes)
-        },
-    },
-    "grid25": {  # VEEGAN's and PacGAN's 5 x 5 grid at {-4, -2, 0, 2, 4}^2, std 0.05
-        "data": {"name": "grid", "modes": 25, "spacing": 2.0, "std": 0.05},
-        "train": {
-            "iterations": 4000,
-            "batch_size": 1024,
-            "gen_batch_size": 2048,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
-        "eval": {"every": 250},
-        "recipes": {
-            "lbt": KDE_LBT,
-            "lbt-gan": KDE_LBT_GAN,
-            "gan@pacgan": pacgan_2d(1),
-            "pacgan@pacgan": pacgan_2d(4),  # PacGAN4, their best grid row (24.8 of 25 modes)
-        },
-    },
-    "grid": {  # the LBT paper's 10 x 10 grid, spacing 0.2, std 0.01
-        "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
-        "train": {
-            "iterations": 8000,
-            "batch_size": 1024,
-            "gen_batch_size": 2048,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
-        "eval": {"every": 500},
-        "recipes": {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN},
-    },
-    # The official code's hyperparameters (LBT_toy.py), see docs/faithfulness.md.
-    "paper-ring": {
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
-        "model": {"estimator": "vae"},
-        "train": {"iterations": 20000, "batch_size": 512, "gen_batch_size": 512, "gen_lr": 1e-3},
-        "lbt": {"unroll_steps": 5, "n_est": 2, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
-        "device": "auto",  # a GPU where there is one (paper-scale)
-    },
-    "paper-grid": {
-        "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
-        "model": {"estimator": "vae"},
-        "train": {"iterations": 50000, "batch_size": 2048, "gen_batch_size": 2048, "gen_lr": 1e-3},
-        "lbt": {"unroll_steps": 5, "n_est": 3, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
-        "device": "auto",
-    },
-}
-DEFAULT_PRESET = "ring"
 
 
 def register_preset(
