@@ -99,3 +99,17 @@ def test_ring_vae_trains_end_to_end(tmp_path):
     metrics = Trainer(preset="ring-vae", overrides=TINY, out_dir=out, progress=False).fit()
     assert metrics["iterations"] == 4 and metrics["modes_total"] == 8
     assert (out / "metrics.json").is_file() and (out / "density.png").is_file()
+
+
+@pytest.mark.parametrize("preset", ["ring-narrow", "grid25", "grid"])
+def test_suite_bandwidth_is_relative_to_the_data_spread(preset):
+    """The recipe's bandwidths are fractions of the data's std, so it carries across the family."""
+    trainer = Trainer(preset=preset, overrides=TINY, progress=False)
+    teacher = trainer.method.estimator
+    x = trainer.data.sample(20_000)
+    spread = float(x.var(0).mean().sqrt())
+    teacher.calibrate(x)
+    teacher.schedule(0)
+    assert float(teacher.bandwidth) == pytest.approx(0.7 * spread, rel=0.05)
+    teacher.schedule(10**6)
+    assert float(teacher.bandwidth) == pytest.approx(0.08 * spread, rel=0.05)

@@ -46,6 +46,7 @@ ESTIMATORS: dict[str, Callable[[Config, int], nn.Module]] = {
         rule=cfg.model.kde_rule,
         bandwidth_final=cfg.model.kde_bandwidth_final,
         anneal_steps=cfg.model.kde_anneal_steps,
+        relative=cfg.model.kde_relative,
     ),  # fmt: skip
     "flow": lambda cfg, x_dim: FlowTeacher(
         x_dim, cfg.model.flow_kind, cfg.model.flow_transforms, cfg.model.flow_hidden
