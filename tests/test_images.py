@@ -101,3 +101,64 @@ def test_short_stacked_mnist_run_counts_modes(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     assert plt.imread(tmp_path / "samples_generator.png").shape[-1] in (3, 4)  # colour: 3 digits
+
+
+# -- data.binarize ---------------------------------------------------------------------------
+
+
+def _images(binarize: str, name: str = "mnist"):  # noqa: ANN202
+    from lbt import config
+    from lbt.images import MNISTImages, StackedMNIST
+
+    cfg = config.build(name, {"images.data_dir": str(DATA), "data.binarize": binarize})
+    return (StackedMNIST if name == "stacked-mnist" else MNISTImages)(cfg)
+
+
+@needs_mnist
+def test_binarize_dynamic_and_static() -> None:
+    grey, dyn, static = (_images(b) for b in ("none", "dynamic", "static"))
+    torch.manual_seed(0)
+    g = grey.sample(2000)
+    torch.manual_seed(0)
+    d = dyn.sample(2000)  # the same digits as g (same seed), each pixel drawn Bernoulli(g)
+    torch.manual_seed(0)
+    assert torch.equal(d, dyn.sample(2000))  # same seed, same numbers
+    s = static.sample(2000)
+    for x in (d, s, dyn.test_set(), static.test_set(), static.real_reference(50)):
+        assert set(x.unique().tolist()) == {0.0, 1.0}  # exactly 0 / 1
+    assert g.unique().numel() > 2  # grey levels by default
+    # the mean intensity is preserved (MNIST: 0.131)
+    assert abs(float(d.mean() - g.mean())) < 1e-2
+    assert abs(float(static.train_u8.float().mean() - grey.train_u8.float().mean()) / 255) < 1e-2
+    assert abs(float(static.test_set().mean() - grey.test_set().mean())) < 1e-2
+    # one digit drawn again and again: dynamic re-draws its pixels, static does not
+    for data in (dyn, static):
+        data.train_u8 = data.train_u8[:1]
+    a, b = dyn.sample(2), static.sample(2)
+    assert not torch.equal(a[0], a[1]) and torch.equal(b[0], b[1])
+    # static draws are fixed for good: a second data object holds the very same bits
+    again = _images("static").train_u8
+    assert torch.equal(again[:1], static.train_u8) and set(again.unique().tolist()) == {0, 255}
+    # held-out metrics use one fixed draw of the test set in both modes
+    assert torch.equal(dyn.test_set(), static.test_set())
+    stacked = _images("dynamic", "stacked-mnist")
+    torch.manual_seed(1)
+    assert set(stacked.sample(8).unique().tolist()) == {0.0, 1.0}
+    assert set(stacked.test_set().unique().tolist()) == {0.0, 1.0}
+
+
+def test_binarize_rejects_bad_values_and_other_data(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    from lbt import cli
+
+    for sets, msg in (
+        (["data.binarize=foo"], "lbt: error: data.binarize='foo' is not one of: none, dynamic, static"),
+        (["data.name=cifar10", "data.binarize=static"],
+         "lbt: error: data.binarize=static applies to data.name=mnist or stacked-mnist, not cifar10"),
+    ):  # fmt: skip
+        args = ["train", "--preset", "mnist", "--out", str(tmp_path / "run"), "--no-progress"]
+        for s in sets:
+            args += ["--set", s]
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(msg), err
+    assert not (tmp_path / "run").exists()

@@ -40,6 +40,11 @@ class DigitNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.reshape(-1, 1, 28, 28))
 
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate activations ``(N, 128)`` (after the hidden layer's ReLU): the feature space
+        of ``fd_classifier`` (lbt.image_metrics)."""
+        return self.net[:-1](x.reshape(-1, 1, 28, 28))
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("LBT_CACHE_DIR") or Path.home() / ".cache" / "lbt").expanduser()
@@ -59,6 +64,14 @@ def predict_proba(model: nn.Module, x: Tensor, batch: int = 2000) -> Tensor:
     model.eval()
     dev = next(model.parameters()).device
     return torch.cat([model(x[i : i + batch].to(dev)).softmax(1).cpu() for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
+def features(model: DigitNet, x: Tensor, batch: int = 2000) -> Tensor:
+    """Penultimate features ``(N, 128)`` for images in [0, 1], shape (N, 784) or (N, 1, 28, 28)."""
+    model.eval()
+    dev = next(model.parameters()).device
+    return torch.cat([model.features(x[i : i + batch].to(dev)).cpu() for i in range(0, len(x), batch)])
 
 
 def predict(model: nn.Module, x: Tensor, batch: int = 2000) -> Tensor:

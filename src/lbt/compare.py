@@ -230,6 +230,14 @@ TABLE_KEYS = (
     "modes_covered", "high_quality_fraction", "inner_mode_kl", "mode_kl_uniform", "samples",
     "iterations", "train_seconds",
 )  # fmt: skip
+# Image metrics (lbt.image_metrics, docs/metrics.md): (key, column head, format); a column each in
+# table.md and table.csv, shown only when some run has the key. Lower is better except for IS.
+IMAGE_KEYS = (("fd_classifier", "classifier FD", ".2f"), ("fid", "FID", ".2f"), ("kid", "KID", ".4f"),
+              ("inception_score", "IS", ".2f"))  # fmt: skip
+
+
+def _image_columns(rows: list[Summary]) -> list[tuple[str, str, str]]:
+    return [c for c in IMAGE_KEYS if any(c[0] in r.stats for r in rows)]
 
 
 def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
@@ -242,7 +250,7 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
     out = []
     for method, runs in results.items():
         s = Summary(method, len(runs))
-        for key in TABLE_KEYS:
+        for key in TABLE_KEYS + tuple(k for k, _, _ in IMAGE_KEYS):
             vals = np.array([float(r[key]) for r in runs if key in r], dtype=float)
             if len(vals):
                 std = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
@@ -317,6 +325,7 @@ def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
     # A KL column is shown when some run has it: inner-mode KL (paper), mode KL to uniform (pacgan).
     kls = [(k, h) for k, h in (("inner_mode_kl", "inner-mode KL"), ("mode_kl_uniform", "mode KL to uniform"))
            if any(k in r.stats for r in rows)] or [("inner_mode_kl", "inner-mode KL")]  # fmt: skip
+    kls = [(k, h, ".3f") for k, h in kls] + _image_columns(rows)
     lines = [
         f"# {title}",
         "",
@@ -325,7 +334,7 @@ def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
         f"Metrics: {protocol_text(rows)} (docs/metrics.md).",
         "",
         f"| rank | method | seeds | {modes_head} | high quality % | "
-        + " | ".join(h for _, h in kls)
+        + " | ".join(h for _, h, _ in kls)
         + " | iterations | train s |",
         "|---:|---|---:|---:|---:|" + "---:|" * len(kls) + "---:|---:|",
     ]
@@ -333,7 +342,7 @@ def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
         lines.append(
             f"| {i} | {r.method} | {r.seeds} | {_pm(r, 'modes_covered', '.1f')} "
             f"| {_pm(r, 'high_quality_fraction', '.1f', 100)} | "
-            + " | ".join(_pm(r, k, ".3f") for k, _ in kls)
+            + " | ".join(_pm(r, k, f) for k, _, f in kls)
             + f" | {_pm(r, 'iterations', '.0f')} | {_pm(r, 'train_seconds', '.1f')} |"
         )
     return "\n".join(lines) + "\n"
@@ -343,13 +352,14 @@ def table_csv(rows: list[Summary], budget: str) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     head = ["rank", "method", "seeds", "protocol", "modes_total"]
-    for k in TABLE_KEYS:
+    keys = TABLE_KEYS + tuple(k for k, _, _ in _image_columns(rows))
+    for k in keys:
         head += [f"{k}_mean", f"{k}_std"]
     w.writerow(head + ["budget"])
     for i, r in enumerate(rows, 1):
         total = r.modes_total if r.modes_total is not None else ""
         vals: list[Any] = [i, r.method, r.seeds, r.protocol, total]
-        for k in TABLE_KEYS:
+        for k in keys:
             vals += list(r.stats[k]) if k in r.stats else ["", ""]
         w.writerow(vals + [budget])
     return buf.getvalue()

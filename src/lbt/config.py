@@ -31,6 +31,9 @@ class DataConfig:
     image_size: int = 32  # folder / cifar10: images resized (shorter side) and centre-cropped to this
     channels: int = 3  # folder / cifar10: 3 (RGB) or 1 (greyscale)
     on_bad_file: str = "skip"  # folder: an undecodable file is skipped (counted, one warning) | error
+    # mnist / stacked-mnist: none (grey levels) | dynamic (Bernoulli draw per batch) | static (one
+    # fixed draw of the data set); held-out likelihoods use the same binarisation (docs/images.md)
+    binarize: str = "none"
 
 
 @dataclass
@@ -128,6 +131,10 @@ class EvalConfig:
     protocol: str = "paper"  # paper | veegan | pacgan: whose metric rules (docs/metrics.md)
     stop_at_quality: bool = False  # stop once all modes are covered at >= target quality
     target_quality: float = 0.86
+    # Image data (lbt.image_metrics, docs/metrics.md "Image metrics"):
+    fd_samples: int = 10_000  # generator samples (at most) for fd_classifier (mnist, stacked-mnist)
+    inception_weights: str = ""  # local TorchScript Inception-v3 (inception-2015-12-05.pt): fid / kid / IS
+    inception_samples: int = 10_000  # generator and real images for fid / kid / inception_score (final)
 
 
 @dataclass
@@ -215,6 +222,7 @@ POSITIVE = {
     "gan.gen_lr", "gan.disc_lr", "gan.disc_steps", "gan.disc_hidden", "gan.disc_layers",
     "gan.unroll_steps", "gan.pack", "gan.rec_hidden", "gan.maxout_pieces",
     "eval.every", "eval.train_samples", "eval.samples", "train.dist_timeout",
+    "eval.fd_samples", "eval.inception_samples",
 }  # fmt: skip
 UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality", "train.rollback_lr_factor"}
 NON_NEGATIVE = {
@@ -345,6 +353,9 @@ def validate(cfg: Config) -> Config:
         raise LBTError("data.name=npy needs data.path=FILE.npy (an N x D array of points)")
     if cfg.data.name == "folder" and not cfg.data.path:
         raise LBTError("data.name=folder needs data.path=DIR (a folder of PNG/JPEG images)")
+    if cfg.data.binarize != "none" and cfg.data.name not in ("mnist", "stacked-mnist"):
+        raise LBTError(f"data.binarize={cfg.data.binarize} applies to data.name=mnist or stacked-mnist, "
+                       f"not {cfg.data.name}; leave it at none")  # fmt: skip
     if cfg.data.channels not in (1, 3):
         raise LBTError(f"data.channels must be 1 (greyscale) or 3 (RGB), got {cfg.data.channels}")
     if cfg.data.name == "grid":

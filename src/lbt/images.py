@@ -1,9 +1,12 @@
 """Images for LBT, LBT-GAN and the GAN baselines: MNIST, Stacked MNIST, image folders, CIFAR-10.
 
-Registers the data sets (``data.name=mnist | stacked-mnist``, and the natural-image readers
-``folder | cifar10``), the networks (generator ``dcgan``, estimator ``bernoulli-vae``,
-discriminator ``conv``), the presets (``mnist``, ``mnist-lbt-gan``, ``stacked-mnist``,
-``paper-mnist``, ``paper-stacked-mnist``) and the ``lbt data mnist|cifar10`` subcommand. The data
+Registers the data sets (``data.name=mnist | stacked-mnist``, optionally binarised with
+``data.binarize``, and the natural-image readers ``folder | cifar10``), the networks (generators
+``dcgan`` and the official natural-image ``dcgan-tanh``, estimators ``bernoulli-vae`` and
+``gaussian-vae``, discriminators ``conv`` and ``conv-bn``), the presets (``mnist``,
+``mnist-lbt-gan``, ``stacked-mnist``, ``paper-mnist``, ``paper-stacked-mnist``, and the official
+LBT-GAN natural-image settings ``cifar10-lbt-gan``, ``celeba-lbt-gan``, ``folder-lbt-gan``) and
+the ``lbt data mnist|cifar10`` subcommand. The data
 objects carry their own ``evaluate`` (held-out ELBO / IWAE, mode counting) and ``figures`` (sample
 grids, ELBO curves), which the shared Trainer calls; nothing in the core loop knows about images.
 """
@@ -11,6 +14,7 @@ grids, ELBO curves), which the shared Trainer calls; nothing in the core loop kn
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +26,25 @@ from lbt import config
 from lbt.config import Config
 from lbt.datasets import cifar10
 from lbt.datasets.folder import fit_array, load_folder
-from lbt.datasets.mnist import data_dir, download, load_mnist
+from lbt.datasets.mnist import STATIC_SEED, TEST_SEED, binarized, data_dir, download, load_mnist
 from lbt.datasets.stacked import MODES, classify_confident, mode_metrics, stack, stacked_set
 from lbt.errors import LBTError
 from lbt.methods import DISCRIMINATORS, ESTIMATORS, GENERATORS
 from lbt.methods.base import Method
-from lbt.models.images import BernoulliVAE, ConvDiscriminator, DCGANGenerator, channels_of
+from lbt.models.images import (
+    BernoulliVAE,
+    ConvBNDiscriminator,
+    ConvDiscriminator,
+    DCGANGenerator,
+    DCGANTanhGenerator,
+    GaussianVAE,
+    channels_of,
+)
 from lbt.train import DATA_BUILDERS
 
 # -- data ------------------------------------------------------------------------------------
+
+BINARIZE = ("none", "dynamic", "static")  # data.binarize (mnist, stacked-mnist)
 
 
 class MNISTImages:
@@ -38,8 +52,11 @@ class MNISTImages:
 
     channels = 1
     side = 28
+    classifier_fd = True  # fd_classifier in the DigitNet feature space (the MNIST family only)
+    binarize = "none"  # data.binarize; the natural-image readers below keep grey levels
 
     def __init__(self, cfg: Config) -> None:
+        self.init_metrics(cfg)
         self.icfg = cfg.images
         self.final_n = cfg.eval.samples  # IWAE (costly) only at the final evaluation
         self.directory = cfg.images.data_dir or None
@@ -50,18 +67,81 @@ class MNISTImages:
         self.test_u8 = torch.from_numpy(te_x.reshape(len(te_x), -1).copy())
         self.test_labels = torch.from_numpy(te_y.astype(np.int64))
         self.dim = self.channels * 784
+        self.binarize = cfg.data.binarize
+        if self.binarize not in BINARIZE:
+            raise LBTError(f"data.binarize={self.binarize!r} is not one of: {', '.join(BINARIZE)}")
+        if self.binarize == "static":  # one fixed draw of the training set, made once
+            self.train_u8 = binarized(self.train_u8, STATIC_SEED)
+        if self.binarize != "none":  # held-out metrics: a fixed draw of the test set, both modes
+            self.test_u8 = binarized(self.test_u8, TEST_SEED)
+
+    def draw(self, x: Tensor) -> Tensor:
+        """``data.binarize=dynamic``: a fresh Bernoulli(x) draw from the global (training) RNG."""
+        return torch.bernoulli(x) if self.binarize == "dynamic" else x
 
     def sample(self, n: int) -> Tensor:
         idx = torch.randint(len(self.train_u8), (n,))
-        return self.train_u8[idx].float().div_(255.0)
+        return self.draw(self.train_u8[idx].float().div_(255.0))
 
     def test_set(self) -> Tensor:
         """Held-out images for the likelihood metrics (the first ``images.test_images``)."""
         return self.test_u8[: self.icfg.test_images].float().div_(255.0)
 
+    def init_metrics(self, cfg: Config) -> None:
+        """Sample counts and, with ``eval.inception_weights``, the TorchScript Inception detector,
+        loaded now so that a missing, unreadable or wrong file fails before any training."""
+        self.fd_samples, self.inception_n = cfg.eval.fd_samples, cfg.eval.inception_samples
+        self._classifier: tuple[nn.Module, float] | None = None
+        self._fd: Any = None
+        self._inception: Any = None
+        if cfg.eval.inception_weights:
+            from lbt.image_metrics import InceptionMetrics, load_inception
+
+            self._inception = InceptionMetrics(load_inception(cfg.eval.inception_weights))
+
+    def real_reference(self, n: int) -> Tensor:
+        """The first ``n`` held-out (test) images, flat in [0, 1]: the metrics' real side."""
+        return self.test_u8[:n].float().div_(255.0)
+
     def evaluate(self, method: Method, n: int) -> dict[str, float]:
         est = getattr(method, "estimator", None)
-        return {} if est is None else self.likelihoods(est, n >= self.final_n)
+        out = {} if est is None else self.likelihoods(est, n >= self.final_n)
+        if self.classifier_fd:
+            out.update(self.fd_metrics(generate(method, min(n, self.fd_samples), side_stream=True)))
+        out.update(self.final_metrics(method, n))
+        return out
+
+    def final_metrics(self, method: Method, n: int) -> dict[str, float]:
+        """FID / KID / IS, at the final evaluation only, when ``eval.inception_weights`` is set."""
+        return self.inception_metrics(method) if self._inception is not None and n >= self.final_n else {}
+
+    def classifier(self) -> tuple[nn.Module, float]:
+        if self._classifier is None:
+            from lbt.classifier import load_or_train
+
+            self._classifier = load_or_train(self.directory)
+        return self._classifier
+
+    def fd_metrics(self, x: Tensor) -> dict[str, float]:
+        """``fd_classifier``: Fréchet distance of generated ``x`` to 10,000 real test images in the
+        digit classifier's penultimate feature space (per channel, concatenated)."""
+        if self._fd is None:
+            from lbt.image_metrics import ClassifierFD
+
+            self._fd = ClassifierFD(self.classifier()[0], self.real_reference(10_000), self.channels)
+        return {"fd_classifier": self._fd(x), "fd_samples": len(x)}
+
+    def inception_metrics(self, method: Method) -> dict[str, float]:
+        """``fid``, ``kid``, ``inception_score`` on ``eval.inception_samples`` generated images
+        against as many real held-out images (or all there are)."""
+        from lbt.image_metrics import to_uint8_rgb
+
+        m, c, s = self._inception, self.channels, self.side
+        dev = next(iter(method.parameters()), torch.empty(0)).device
+        m.extractor.to(dev)
+        if m.reference is None:
+            m.set_reference(to_uint8_rgb(self.real_reference(self.inception_n), c, s))
+        return m(to_uint8_rgb(generate(method, self.inception_n, side_stream=True), c, s))
 
     @torch.no_grad()
     def likelihoods(self, est: nn.Module, with_iwae: bool) -> dict[str, float]:
@@ -96,11 +176,10 @@ class StackedMNIST(MNISTImages):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self._classifier: tuple[nn.Module, float] | None = None
         self._test: Tensor | None = None
 
     def sample(self, n: int) -> Tensor:
-        return stack(self.train_u8, torch.randint(len(self.train_u8), (n, 3)))
+        return self.draw(stack(self.train_u8, torch.randint(len(self.train_u8), (n, 3))))
 
     def test_set(self) -> Tensor:
         """A fixed, seeded stack of held-out digits (test split), for ELBO / IWAE."""
@@ -108,17 +187,20 @@ class StackedMNIST(MNISTImages):
             self._test, _ = stacked_set(self.test_u8, self.test_labels, self.icfg.test_images, seed=0)
         return self._test
 
-    def classifier(self) -> tuple[nn.Module, float]:
-        if self._classifier is None:
-            from lbt.classifier import load_or_train
-
-            self._classifier = load_or_train(self.directory)
-        return self._classifier
+    def real_reference(self, n: int) -> Tensor:
+        """``n`` stacks of held-out (test) digits, seeded: the metrics' real side."""
+        return stacked_set(self.test_u8, self.test_labels, n, seed=0)[0]
 
     def evaluate(self, method: Method, n: int) -> dict[str, float]:
-        """Modes covered and KL to uniform on ``n`` samples (standard protocol: n = 26,000)."""
+        """Modes covered and KL to uniform on ``n`` samples (standard protocol: n = 26,000); the
+        first ``eval.fd_samples`` of the same samples give ``fd_classifier``."""
         clf, acc = self.classifier()
-        parts = [classify_confident(clf, method.sample(min(2000, n - i)).cpu()) for i in range(0, n, 2000)]
+        parts, kept = [], []
+        for i in range(0, n, 2000):
+            x = method.sample(min(2000, n - i)).cpu()
+            parts.append(classify_confident(clf, x))
+            if i < self.fd_samples:
+                kept.append(x[: self.fd_samples - i])
         modes = torch.cat([m for m, _ in parts])
         confident = torch.cat([c for _, c in parts])
         out: dict[str, float] = {
@@ -132,16 +214,24 @@ class StackedMNIST(MNISTImages):
             # by at least one sample whose three digits are all recognised with p >= 0.9
             "modes_covered_confident": int(torch.unique(modes[confident]).numel()),
         }
-        out.update(super().evaluate(method, n))
+        est = getattr(method, "estimator", None)
+        if est is not None:
+            out.update(self.likelihoods(est, n >= self.final_n))
+        out.update(self.fd_metrics(torch.cat(kept)))
+        out.update(self.final_metrics(method, n))
         return out
 
 
 class FolderImages(MNISTImages):
     """``data.name=folder``: every PNG / JPEG under ``data.path``, ``data.channels`` x
     ``data.image_size``^2, flat in [0, 1]. There is no held-out split, so no ``elbo_test``; LBT's
-    own ``elbo_data`` / ``elbo_gen`` are still recorded."""
+    own ``elbo_data`` / ``elbo_gen`` are still recorded. FID / KID / IS (``eval.inception_weights``)
+    take a seeded random subset of the folder as their real side."""
+
+    classifier_fd = False
 
     def __init__(self, cfg: Config) -> None:
+        self.init_metrics(cfg)
         self.icfg = cfg.images
         self.final_n = cfg.eval.samples
         self.channels, self.side = cfg.data.channels, cfg.data.image_size
@@ -150,16 +240,23 @@ class FolderImages(MNISTImages):
         self.train_labels = self.test_u8 = self.test_labels = None
         self.dim = self.channels * self.side**2
 
+    def real_reference(self, n: int) -> Tensor:
+        idx = torch.randperm(len(self.train_u8), generator=torch.Generator().manual_seed(0))[:n]
+        return self.train_u8[idx].float().div_(255.0)
+
     def evaluate(self, method: Method, n: int) -> dict[str, float]:
-        return {}
+        return self.final_metrics(method, n)
 
 
 class CIFAR10Images(MNISTImages):
     """``data.name=cifar10``: the 50,000 training images (``elbo_test`` / ``iwae_test`` on the
     10,000 test images), resized / greyscaled only if ``data.image_size`` / ``data.channels``
-    differ from 32 / 3."""
+    differ from 32 / 3. FID / KID / IS (``eval.inception_weights``) against the test images."""
+
+    classifier_fd = False
 
     def __init__(self, cfg: Config) -> None:
+        self.init_metrics(cfg)
         self.icfg = cfg.images
         self.final_n = cfg.eval.samples
         self.channels, self.side = cfg.data.channels, cfg.data.image_size
@@ -170,6 +267,18 @@ class CIFAR10Images(MNISTImages):
             setattr(self, f"{split}_u8", torch.from_numpy(x.reshape(len(x), -1).copy()))
             setattr(self, f"{split}_labels", torch.from_numpy(y.astype(np.int64)))
         self.dim = self.channels * self.side**2
+
+
+@torch.no_grad()
+def generate(method: Method, n: int, chunk: int = 2000, side_stream: bool = False) -> Tensor:
+    """``n`` generator samples on the CPU, drawn in chunks. ``side_stream``: from a fork of the
+    random streams, so that the metrics drawn afterwards see the same random numbers as without."""
+    if not side_stream:
+        return torch.cat([method.sample(min(chunk, n - i)).cpu() for i in range(0, n, chunk)])
+    dev = next(iter(method.parameters()), torch.empty(0)).device
+    cuda = [torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        return generate(method, n, chunk)
 
 
 DATA_BUILDERS["mnist"] = MNISTImages
@@ -292,6 +401,29 @@ DISCRIMINATORS["conv"] = lambda cfg, in_dim: ConvDiscriminator(
 )
 
 
+def _official(build: Any, cfg: Config, x_dim: int, what: str) -> nn.Module:
+    """Build one of the official natural-image networks; a wrong image side is one LBTError line."""
+    channels = _channels(cfg, x_dim, what)
+    try:
+        return build(channels, _side(cfg))
+    except ValueError as exc:
+        raise LBTError(f"{what}: {exc} (data.image_size)") from None
+
+
+# The official LBT-GAN CIFAR-10 / CelebA networks (docs/images.md, "Natural-image presets").
+GENERATORS["dcgan-tanh"] = lambda cfg, x_dim: _official(
+    lambda c, side: DCGANTanhGenerator(cfg.model.z_dim, c, cfg.images.gen_base, cfg.images.gen_kernel, side),
+    cfg, x_dim, "model.generator=dcgan-tanh",
+)  # fmt: skip
+DISCRIMINATORS["conv-bn"] = lambda cfg, in_dim: _official(
+    lambda c, side: ConvBNDiscriminator(c, cfg.images.disc_width, side),
+    cfg, in_dim, "model.discriminator=conv-bn",
+)  # fmt: skip
+ESTIMATORS["gaussian-vae"] = lambda cfg, x_dim: GaussianVAE(
+    x_dim, _hidden(cfg), cfg.model.vae_latent, cfg.images.vae_activation, cfg.model.vae_x_var
+)
+
+
 # -- presets ---------------------------------------------------------------------------------
 
 _MNIST_MODEL = {"generator": "dcgan", "estimator": "bernoulli-vae", "discriminator": "conv",
@@ -316,6 +448,35 @@ _MNIST_CPU = {
     "lbt": _CPU_LBT,
     "eval": {"every": 250, "train_samples": 500, "samples": 1000},
 }
+
+
+def _natural(name: str, side: int) -> dict[str, Any]:
+    """The official CIFAR-10 / CelebA LBT-GAN settings for ``data.name=name`` at ``side`` x ``side``.
+
+    Shared by LBT-GAN and its GAN baseline (``recipes``); only the generator's loss differs, as
+    between the official script with and without ``-lbt``.
+    """
+    return {
+        "data": {"name": name, "image_size": side, "channels": 3},
+        "model": {"generator": "dcgan-tanh", "discriminator": "conv-bn", "estimator": "gaussian-vae",
+                  "z_dim": 256, "vae_latent": 256, "vae_x_var": math.exp(-1.0)},
+        "images": {"gen_base": 512, "gen_kernel": 5, "disc_width": 64, "vae_hidden": "1000,400",
+                   "vae_activation": "relu", "grid": 10},
+        "train": {"method": "lbt-gan", "iterations": 300_000, "batch_size": 512, "gen_batch_size": 512,
+                  "gen_lr": 1e-4, "beta1": 0.5, "beta2": 0.999, "eps": 1e-8, "clip_norm": 0.0},
+        "lbt": {"unroll_steps": 5, "n_est": 3, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0,
+                "inner_optimizer": "adam", "adam_eps": 1e-8, "adam_eps_inside_sqrt": True,
+                "adam_second_moment_grad": False},
+        "gan": {"disc_lr": 1e-4, "disc_steps": 1, "lbt_gan_weight": 1.0, "lbt_gan_warmup": 3000,
+                "lbt_gan_warmup_fit": False},
+        "eval": {"every": 5000, "train_samples": 5000, "samples": 10_000},
+        "device": "auto",
+        # The GAN baseline: the official script without -lbt (G's loss is the GAN loss alone, same
+        # networks, batch, Adam and learning rates; gan.gen_lr is the pure GAN's generator rate).
+        "recipes": {"gan": {"gan": {"gen_lr": 1e-4}}},
+    }  # fmt: skip
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "mnist": {**_MNIST_CPU, "train": {**_CPU_TRAIN, "method": "lbt", "iterations": 4500}},
     # The same with the GAN term (lambda 10): sharper samples and a better test ELBO per CPU minute.
@@ -379,9 +540,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval": {"every": 5000, "train_samples": 10000, "samples": 26000},
         "device": "auto",
     },
+    # The official LBT-GAN natural-image scripts (LBT-GAN_cifar10.py, LBT-GAN_celeba.py) as
+    # docs/images.md reads them; GPU scale. `lbt compare --methods lbt-gan,gan` pairs each with
+    # the official GAN baseline (the same script without -lbt) on the same budget.
+    "cifar10-lbt-gan": _natural("cifar10", 32),
+    "celeba-lbt-gan": _natural("folder", 64),  # needs --set data.path=DIR (aligned CelebA images)
+    "folder-lbt-gan": _natural("folder", 32),  # needs --set data.path=DIR
 }
 _CHOICES = {
     "images.vae_activation": ("tanh", "relu", "softplus"),
+    "data.binarize": BINARIZE,
 }
 for _name, _values in PRESETS.items():
     config.register_preset(_name, _values, choices=_CHOICES)

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lbt.errors import LBTError
 
@@ -49,6 +50,9 @@ MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 DEFAULT_DIR = Path("data") / "mnist"
+# data.binarize (docs/images.md, "Binarised MNIST"): the seeds of the fixed Bernoulli draws.
+STATIC_SEED = 0  # static: the 60,000 training images
+TEST_SEED = 1  # static and dynamic: the 10,000 test images (held-out ELBO / IWAE, metrics)
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -178,3 +182,15 @@ def _verified(d: Path, stem: str) -> Path:
     path = find_file(d, stem)
     read_idx(path, verify=True)
     return path
+
+
+def binarized(images_u8: torch.Tensor, seed: int) -> torch.Tensor:
+    """One fixed Bernoulli draw of every pixel: 1 with probability ``intensity / 255``.
+
+    Returned as uint8 0 / 255 (the scale of the grey images, so readers divide by 255 as usual).
+    The draw is one ``torch.bernoulli`` call over the whole array with a CPU ``torch.Generator``
+    seeded with ``seed``, so it is the same in every run with the same torch version.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    probs = images_u8.to(torch.float32).div_(255.0)
+    return torch.bernoulli(probs, generator=gen).to(torch.uint8).mul_(255)

@@ -162,3 +162,183 @@ def channels_of(x_dim: int, side: int = SIDE) -> int:
             f"x_dim={x_dim} is not a multiple of {side}*{side}; these networks are for {side}x{side} images"
         )
     return c
+
+
+# -- natural images: the official LBT-GAN CIFAR-10 / CelebA networks ------------------------------
+#
+# LBT-GAN_cifar10.py and LBT-GAN_celeba.py (taufikxu/Learning-By-Teaching) scale images to [-1, 1];
+# the networks below take and return images in [0, 1] like every other module here, and map to
+# [-1, 1] inside (x -> 2x - 1 in, y -> (y + 1) / 2 out), so each one computes the official network
+# on the official scaling. TensorFlow's 'same' padding for stride-2, 5x5 kernels puts one pixel of
+# padding before and two after; it is reproduced exactly, as are TensorFlow's batch-norm defaults
+# (epsilon 1e-3, moving averages with decay 0.99) and its Glorot-uniform initialisation.
+
+TF_BN = {"eps": 1e-3, "momentum": 0.01}  # tf.layers.batch_normalization defaults
+
+
+def doublings(side: int, what: str) -> int:
+    """How many stride-2 layers take 4x4 to ``side`` x ``side`` (side must be 4 * 2^n, n >= 1)."""
+    n = int(round(math.log2(side / 4))) if side >= 8 else 0
+    if n < 1 or 4 * 2**n != side:
+        raise ValueError(f"{what} needs an image side of 4 * 2^n (8, 16, 32, 64, ...), got {side}")
+    return n
+
+
+def _glorot(module: nn.Module) -> nn.Module:
+    """TensorFlow's default initialisation: Glorot-uniform kernels, zero biases."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
+class SameDeconv(nn.Module):
+    """``tf.layers.conv2d_transpose(kernel, stride 2, padding='same')``: exactly twice the side.
+
+    The full transposed convolution is cropped by ``(kernel - 2) // 2`` pixels at the start and
+    the rest at the end (TensorFlow's split; PyTorch's ``padding`` would crop symmetrically).
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 5, bias: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(c_in, c_out, kernel, 2, bias=bias)
+        self.before = (kernel - 2) // 2  # full output 2s + k - 2; keep 2s of it
+        self.after = kernel - 2 - self.before
+
+    def forward(self, h: Tensor) -> Tensor:
+        y = self.conv(h)
+        return y[..., self.before : y.shape[-2] - self.after, self.before : y.shape[-1] - self.after]
+
+
+class SameConv(nn.Module):
+    """``tf.layers.conv2d(kernel, stride 2, padding='same')``: half the side, padding split as TF."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 5, bias: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, 2, bias=bias)
+        total = kernel - 2  # for an even side: (side/2 - 1) * 2 + kernel - side
+        self.pad = (total // 2, total - total // 2) * 2  # (left, right, top, bottom)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.pad(x, self.pad))
+
+
+class DCGANTanhGenerator(nn.Module):
+    """The official CIFAR-10 / CelebA generator, ``model.generator=dcgan-tanh``.
+
+    z -> dense 4x4x``width`` -> batch norm, ReLU -> stride-2 5x5 transposed convs, each halving the
+    channels (no bias, batch norm, ReLU) up to ``side / 2`` -> a last one to ``channels`` (with
+    bias) -> tanh. 32x32: 512 -> 256 -> 128 -> 3 channels; 64x64: 512 -> 256 -> 128 -> 64 -> 3.
+    """
+
+    def __init__(self, z_dim: int = 256, channels: int = 3, width: int = 512, kernel: int = 5,
+                 side: int = 32) -> None:  # fmt: skip
+        super().__init__()
+        n = doublings(side, "DCGANTanhGenerator")
+        if width % 2 ** (n - 1):
+            raise ValueError(f"DCGANTanhGenerator: width {width} cannot be halved {n - 1} times")
+        self.z_dim, self.channels, self.width, self.side = z_dim, channels, width, side
+        self.dense = nn.Linear(z_dim, 16 * width)
+        layers: list[nn.Module] = [nn.BatchNorm2d(width, **TF_BN), nn.ReLU()]
+        c = width
+        for _ in range(n - 1):
+            layers += [SameDeconv(c, c // 2, kernel, bias=False), nn.BatchNorm2d(c // 2, **TF_BN), nn.ReLU()]
+            c //= 2
+        layers.append(SameDeconv(c, channels, kernel, bias=True))
+        self.net = nn.Sequential(*layers)
+        _glorot(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        y = torch.tanh(self.net(self.dense(z).view(-1, self.width, 4, 4)))  # [-1, 1], as officially
+        return ((y + 1.0) * 0.5).flatten(1)
+
+    def sample(self, n: int) -> Tensor:
+        w = self.dense.weight
+        return self(torch.randn(n, self.z_dim, device=w.device, dtype=w.dtype))
+
+
+class ConvBNDiscriminator(nn.Module):
+    """The official CIFAR-10 / CelebA discriminator, ``model.discriminator=conv-bn``.
+
+    Dropout 0.2 on the input image -> stride-2 5x5 convs from ``width`` channels, doubling, down to
+    4x4 (the first with a bias and no batch norm, the others without bias and with batch norm),
+    Leaky ReLU 0.2 after each -> one dense logit. 32x32: 64 -> 128 -> 256; 64x64: 64 -> ... -> 512.
+    The batch norm uses the statistics of each batch it sees (real and generated batches are
+    judged separately, as in the official code).
+    """
+
+    def __init__(self, channels: int = 3, width: int = 64, side: int = 32, kernel: int = 5,
+                 dropout: float = 0.2) -> None:  # fmt: skip
+        super().__init__()
+        n = doublings(side, "ConvBNDiscriminator")
+        self.channels, self.side = channels, side
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        c_in, c = channels, width
+        for i in range(n):
+            layers.append(SameConv(c_in, c, kernel, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(c, **TF_BN))
+            layers.append(nn.LeakyReLU(0.2))
+            c_in, c = c, 2 * c
+        layers += [nn.Flatten(), nn.Linear(c_in * 16, 1)]
+        self.net = _glorot(nn.Sequential(*layers))
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = x.reshape(-1, self.channels, self.side, self.side) * 2.0 - 1.0
+        return self.net(y).squeeze(-1)
+
+
+class GaussianVAE(nn.Module):
+    """The official CIFAR-10 / CelebA teacher, ``model.estimator=gaussian-vae``.
+
+    MLP encoder ``x_dim -> hidden -> (mean, log-variance)`` of q(z|x), MLP decoder ``latent ->
+    reversed(hidden) -> x_dim`` with a tanh mean, a Gaussian likelihood with one *fixed* variance
+    ``x_var`` for every pixel (on the [-1, 1] scale; the official variable starts at log-variance
+    -1 and belongs to no optimizer, so it stays at e^-1), analytic KL, one reparameterised sample.
+
+    ``forward(x)`` is the ELBO of the image in [0, 1], in nats: the official [-1, 1]-scale ELBO plus
+    ``x_dim * log 2`` (the change of variables), which does not change any gradient.
+    """
+
+    def __init__(self, x_dim: int, hidden: Sequence[int] = (1000, 400), latent: int = 256,
+                 activation: str = "relu", x_var: float = math.exp(-1.0)) -> None:  # fmt: skip
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.latent, self.x_dim, self.x_var = latent, x_dim, x_var
+        self.encoder = _glorot(mlp([x_dim, *hidden, 2 * latent], act))
+        self.decoder = _glorot(mlp([latent, *reversed(hidden), x_dim], act))
+        self._const = -0.5 * x_dim * math.log(2 * math.pi * x_var) + x_dim * math.log(2.0)
+
+    def _log_px(self, y: Tensor, z: Tensor) -> Tensor:
+        mean = torch.tanh(self.decoder(z))
+        return self._const - ((y - mean) ** 2).sum(-1) / (2 * self.x_var)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = 2.0 * x - 1.0
+        mu, logvar = self.encoder(y).chunk(2, dim=-1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
+        return self._log_px(y, z) - kl
+
+    @torch.no_grad()
+    def iwae(self, x: Tensor, k: int = 100, chunk: int = 25) -> Tensor:
+        """Importance-weighted bound with ``k`` samples (Burda et al.), per example, in nats."""
+        y = 2.0 * x - 1.0
+        mu, logvar = self.encoder(y).chunk(2, dim=-1)
+        std = torch.exp(0.5 * logvar)
+        terms = []
+        for start in range(0, k, chunk):
+            eps = torch.randn(min(chunk, k - start), *mu.shape, device=x.device, dtype=x.dtype)
+            z = mu + std * eps
+            log_pz = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+            log_qz = -0.5 * (eps**2 + logvar + math.log(2 * math.pi)).sum(-1)
+            terms.append(self._log_px(y.expand(len(z), *y.shape), z) + log_pz - log_qz)
+        return torch.logsumexp(torch.cat(terms), 0) - math.log(k)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> Tensor:
+        """Decoder means at prior draws, in [0, 1] (what the official code plots)."""
+        w = self.decoder[0].weight
+        return (torch.tanh(self.decoder(torch.randn(n, self.latent, device=w.device, dtype=w.dtype))) + 1) / 2
