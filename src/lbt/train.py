@@ -121,9 +121,6 @@ class Trainer:
         batch from its own random streams (docs/distributed.md); nothing in one process."""
         if distributed.world() == 1:
             return
-        if hasattr(self.method, "hypergrad") and self.cfg.lbt.hypergrad != "unrolled":
-            raise LBTError(f"lbt.hypergrad={self.cfg.lbt.hypergrad} does not average its gradients "
-                           "across ranks yet; use lbt.hypergrad=unrolled under torchrun")  # fmt: skip
         with distributed.guard():
             distributed.broadcast_params(self.method)
         packing = getattr(getattr(self.method, "adv", None), "packing", 1)

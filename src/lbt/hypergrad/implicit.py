@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lbt import distributed
 from lbt.errors import LBTError
 from lbt.hypergrad.base import Teaching, TeachingProblem
 from lbt.optim import Params
@@ -119,6 +120,10 @@ def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
     with torch.enable_grad():
         f_g = p.loss(phi, x_data)
         v = dict(zip(names, torch.autograd.grad(f_g, [phi[k] for k in names]), strict=True))
+        # Data-parallel: v and every Hessian-vector product are the whole batch's (the mean over
+        # ranks), so each rank solves the same system; the mixed term stays per rank and is
+        # averaged with the generator's gradients.
+        v = distributed.mean(v)
         # One differentiable generator batch serves both the Hessian (in phi) and the mixed term
         # (in theta), so H and d grad_phi f_E / d theta belong to the same f_E (same VAE noise).
         f_e = p.loss(phi, p.gen_batch(p.steps))
@@ -135,6 +140,7 @@ def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
                 k: torch.zeros_like(phi[k]) if h is None else h.detach()
                 for k, h in zip(names, hv, strict=True)
             }
+            out = distributed.mean(out)
             return {k: out[k] + damping * vec[k] for k in names} if damping else out
 
         if solver == "cg":
