@@ -433,9 +433,8 @@ def aggregate(out: Path, jobs: list[Job]) -> list[Summary]:
         r.protocol = per_method[r.method].eval.protocol if "samples" in r.stats else ""
     cfg = jobs[0].cfg
     budget = budget_text(per_method)
-    title = (
-        f"{cfg.preset}: {cfg.data.name} ({cfg.data.modes} modes)" if cfg.data.name != "npy" else cfg.preset
-    )
+    mixture = cfg.data.name in ("ring", "grid")  # the only data whose mode count is data.modes
+    title = f"{cfg.preset}: {cfg.data.name}" + (f" ({cfg.data.modes} modes)" if mixture else "")
     rundir.atomic_write_text(out / "table.md", table_markdown(rows, title, budget))
     rundir.atomic_write_text(out / "table.csv", table_csv(rows, budget))
     figures(out, runs)  # panels in the order of --methods
