@@ -12,7 +12,6 @@ from torch import Tensor, nn
 
 from lbt.config import Config
 from lbt.errors import LBTError
-from lbt.hypergrad import HYPERGRADIENTS, hypergrad_options
 from lbt.methods import (
     DISCRIMINATORS,
     GENERATORS,
@@ -21,9 +20,8 @@ from lbt.methods import (
     make_generator,
     register,
 )
-from lbt.methods.base import Method
+from lbt.methods.base import Method, OuterSettings
 from lbt.methods.gan import GAN, LBTGAN, PacGAN, UnrolledGAN
-from lbt.methods.lbt import inner_from_config
 from lbt.methods.veegan import VEEGAN
 from lbt.models import as_estimator
 from lbt.models.toy import MLPGenerator, glorot_, mlp
@@ -94,35 +92,27 @@ def _check(cfg: Config, packing: int) -> None:
                        f"not {cfg.train.method}")  # fmt: skip
 
 
-def _gan_kwargs(cfg: Config) -> dict:
-    t, g = cfg.train, cfg.gan
-    return dict(gen_lr=g.gen_lr, disc_lr=g.disc_lr, beta1=t.beta1, beta2=t.beta2, eps=t.eps,
-                clip_norm=t.clip_norm, batch_size=t.batch_size, gen_batch_size=t.gen_batch_size,
-                disc_steps=g.disc_steps)  # fmt: skip
+def _outer(cfg: Config) -> OuterSettings:
+    """The pure GAN baselines' generator Adam runs at ``gan.gen_lr`` (LBT-GAN keeps ``train.gen_lr``)."""
+    return OuterSettings.from_config(cfg.train, gen_lr=cfg.gan.gen_lr)
 
 
-def _gan(cls: type[GAN], packing: int = 1, unroll: int = 0):  # noqa: ANN202
+def _gan(cls: type[GAN]):  # noqa: ANN202
     def build(cfg: Config, x_dim: int, generator: nn.Module | None = None,
               estimator: nn.Module | None = None) -> Method:  # fmt: skip
+        packing = cls.packing_of(cfg.gan)
         _check(cfg, packing)
-        k = cfg.gan.unroll_steps if unroll else 0
         gen = None if generator is not None else make_generator(cfg, x_dim)
         disc = make_discriminator(cfg, x_dim * packing)
         _init(cfg, gen, disc)
-        return cls(generator if generator is not None else gen, disc, packing=packing, unroll_steps=k,
-                   simultaneous=cfg.gan.simultaneous, **_gan_kwargs(cfg))  # fmt: skip
+        return cls(generator if generator is not None else gen, disc, cfg.gan, _outer(cfg))
 
     return build
 
 
 register("gan")(_gan(GAN))
-register("unrolled-gan")(_gan(UnrolledGAN, unroll=1))
-
-
-@register("pacgan")
-def build_pacgan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
-                 estimator: nn.Module | None = None) -> Method:  # fmt: skip
-    return _gan(PacGAN, packing=cfg.gan.pack)(cfg, x_dim, generator, estimator)
+register("unrolled-gan")(_gan(UnrolledGAN))
+register("pacgan")(_gan(PacGAN))
 
 
 @register("veegan")
@@ -138,8 +128,7 @@ def build_veegan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
     reconstructor = glorot_(mlp([x_dim, h, h, z_dim], nn.ReLU))
     disc = make_discriminator(cfg, z_dim + x_dim)
     _init(cfg, made, disc, reconstructor)
-    return VEEGAN(gen, disc, reconstructor, recon_weight=cfg.gan.recon_weight,
-                  **_gan_kwargs(cfg))  # fmt: skip
+    return VEEGAN(gen, disc, reconstructor, cfg.gan, _outer(cfg))
 
 
 @register("lbt-gan")
@@ -147,19 +136,14 @@ def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
                   estimator: nn.Module | None = None) -> Method:  # fmt: skip
     """LBT exactly as ``build_lbt`` configures it, plus a discriminator and the weighted GAN loss."""
     _check(cfg, 1)
-    t, lb, g = cfg.train, cfg.lbt, cfg.gan
-    inner = inner_from_config(cfg)
     return LBTGAN(
         generator or make_generator(cfg, x_dim),
         as_estimator(estimator or make_estimator(cfg, x_dim)),
         make_discriminator(cfg, x_dim),
-        gan_weight=g.lbt_gan_weight, disc_lr=g.disc_lr, disc_steps=g.disc_steps,
-        warmup=g.lbt_gan_warmup, warmup_fit=g.lbt_gan_warmup_fit,
-        unroll_steps=lb.unroll_steps, n_est=lb.n_est, est_steps=lb.est_steps,
-        est_lr_mult=lb.est_lr_mult, inner=inner, gen_lr=t.gen_lr, beta1=t.beta1, beta2=t.beta2,
-        eps=t.eps, clip_norm=t.clip_norm, gen_batch_size=t.gen_batch_size, batch_size=t.batch_size,
-        hypergrad=HYPERGRADIENTS[lb.hypergrad], hypergrad_options=hypergrad_options(cfg),
-    )  # fmt: skip
+        cfg.lbt,
+        cfg.gan,
+        OuterSettings.from_config(cfg.train),
+    )
 
 
 # -- the `lbt compare` subcommand -----------------------------------------------------------------

@@ -14,8 +14,10 @@ OPTION_KEYS = ("implicit_solver", "implicit_iters", "implicit_damping", "implici
 
 
 def hypergrad_options(cfg: Any) -> dict[str, Any]:
-    """The strategies' settings from ``cfg.lbt`` (``TeachingProblem.options``), keyed by field name."""
-    return {k: getattr(cfg.lbt, k) for k in OPTION_KEYS}
+    """The strategies' settings (``TeachingProblem.options``), keyed by field name, from the ``lbt``
+    section or from a whole config."""
+    section = getattr(cfg, "lbt", cfg)
+    return {k: getattr(section, k) for k in OPTION_KEYS}
 
 
 def register_hypergradient(name: str, strategy: Hypergradient) -> None:

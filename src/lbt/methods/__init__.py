@@ -7,9 +7,8 @@ from collections.abc import Callable
 from torch import nn
 
 from lbt.config import Config
-from lbt.hypergrad import HYPERGRADIENTS, hypergrad_options
-from lbt.methods.base import Method
-from lbt.methods.lbt import LBT, inner_from_config
+from lbt.methods.base import Method, OuterSettings
+from lbt.methods.lbt import LBT
 from lbt.models import VAE, GaussianEstimator, KDETeacher, MixtureEstimator, MLPGenerator, as_estimator
 from lbt.models.teachers.flow import FlowTeacher
 from lbt.models.toy import ACTIVATIONS, glorot_, mlp
@@ -84,16 +83,12 @@ def make_estimator(cfg: Config, x_dim: int) -> nn.Module:
 def build_lbt(
     cfg: Config, x_dim: int, generator: nn.Module | None = None, estimator: nn.Module | None = None
 ) -> Method:
-    t, lb = cfg.train, cfg.lbt
-    inner = inner_from_config(cfg)
     return LBT(
         generator or make_generator(cfg, x_dim),
         as_estimator(estimator or make_estimator(cfg, x_dim)),
-        unroll_steps=lb.unroll_steps, n_est=lb.n_est, est_steps=lb.est_steps,
-        est_lr_mult=lb.est_lr_mult, inner=inner, gen_lr=t.gen_lr, beta1=t.beta1, beta2=t.beta2,
-        eps=t.eps, clip_norm=t.clip_norm, gen_batch_size=t.gen_batch_size, batch_size=t.batch_size,
-        hypergrad=HYPERGRADIENTS[lb.hypergrad], hypergrad_options=hypergrad_options(cfg),
-    )  # fmt: skip
+        cfg.lbt,
+        OuterSettings.from_config(cfg.train),
+    )
 
 
 def build_method(

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from lbt.methods.base import DataFn, Method, PureAdamStep, outer_adam
+from lbt.config import GANConfig, LBTConfig
+from lbt.methods.base import DataFn, Method, OuterSettings, PureAdamStep, outer_adam
 from lbt.methods.lbt import LBT
 from lbt.optim import Params, State
 from lbt.unroll import params_of, unroll
@@ -118,39 +119,44 @@ def make_adversary(
 
 
 class GAN(Method):
-    """Non-saturating GAN; ``packing > 1`` makes it PacGAN, ``unroll_steps > 0`` Unrolled GAN."""
+    """Non-saturating GAN; :class:`PacGAN` packs ``gan.pack`` samples, :class:`UnrolledGAN` unrolls
+    ``gan.unroll_steps`` discriminator steps.
+
+    ``settings`` is the ``gan`` config section (discriminator rate and steps, ``simultaneous``);
+    ``outer`` the generator's Adam and the batch sizes (the builder puts ``gan.gen_lr`` there).
+    """
 
     name = "gan"
+
+    @staticmethod
+    def packing_of(settings: GANConfig) -> int:
+        """Samples per discriminator input (its input is ``packing * x_dim`` wide)."""
+        return 1
+
+    @staticmethod
+    def look_ahead_steps(settings: GANConfig) -> int:
+        """Discriminator steps the generator's loss looks ahead through (0: none)."""
+        return 0
 
     def __init__(
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        *,
-        gen_lr: float = 1e-3,
-        disc_lr: float = 1e-4,
-        beta1: float = 0.5,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        clip_norm: float = 0.0,
-        batch_size: int = 512,
-        gen_batch_size: int | None = None,
-        disc_steps: int = 1,
-        packing: int = 1,
-        unroll_steps: int = 0,
-        simultaneous: bool = False,
+        settings: GANConfig | None = None,
+        outer: OuterSettings | None = None,
     ) -> None:
         super().__init__()
+        s = settings if settings is not None else GANConfig()
+        o = outer if outer is not None else OuterSettings()
         self.generator = generator
         self.discriminator = discriminator
-        self.batch_size = batch_size
-        self.gen_batch_size = gen_batch_size or batch_size
-        self.unroll_steps = unroll_steps
-        self.simultaneous = simultaneous
-        self.adv = make_adversary(
-            discriminator, disc_lr, beta1, beta2, eps, packing=packing, steps=disc_steps
-        )
-        self.gen_opt = outer_adam(generator, gen_lr, beta1, beta2, eps, clip_norm)
+        self.batch_size = o.batch_size
+        self.gen_batch_size = o.gen_batch_size
+        self.unroll_steps = self.look_ahead_steps(s)
+        self.simultaneous = s.simultaneous
+        self.adv = make_adversary(discriminator, s.disc_lr, o.beta1, o.beta2, o.eps,
+                                  packing=self.packing_of(s), steps=s.disc_steps)  # fmt: skip
+        self.gen_opt = o.adam(generator)
 
     def generator_loss(self, data: DataFn) -> Tensor:
         params = None
@@ -192,9 +198,17 @@ class GAN(Method):
 class UnrolledGAN(GAN):
     name = "unrolled-gan"
 
+    @staticmethod
+    def look_ahead_steps(settings: GANConfig) -> int:
+        return settings.unroll_steps
+
 
 class PacGAN(GAN):
     name = "pacgan"
+
+    @staticmethod
+    def packing_of(settings: GANConfig) -> int:
+        return settings.pack
 
 
 class LBTGAN(LBT):
@@ -213,23 +227,17 @@ class LBTGAN(LBT):
         generator: nn.Module,
         estimator: nn.Module,
         discriminator: nn.Module,
-        *,
-        gan_weight: float = 0.1,
-        disc_lr: float = 1e-4,
-        disc_steps: int = 1,
-        packing: int = 1,
-        warmup: int = 0,
-        warmup_fit: bool = True,
-        **lbt_kwargs: object,
+        settings: LBTConfig | None = None,
+        gan: GANConfig | None = None,
+        outer: OuterSettings | None = None,
     ) -> None:
-        super().__init__(generator, estimator, **lbt_kwargs)  # type: ignore[arg-type]
+        o = outer if outer is not None else OuterSettings()
+        g = gan if gan is not None else GANConfig()
+        super().__init__(generator, estimator, settings, o)
         self.discriminator = discriminator
-        self.gan_weight = gan_weight
-        self.warmup, self.warmup_fit = warmup, warmup_fit
-        b1, b2, eps = (lbt_kwargs.get(k, d) for k, d in (("beta1", 0.5), ("beta2", 0.999), ("eps", 1e-8)))
-        self.adv = make_adversary(
-            discriminator, disc_lr, float(b1), float(b2), float(eps), packing=packing, steps=disc_steps
-        )
+        self.gan_weight = g.lbt_gan_weight
+        self.warmup, self.warmup_fit = g.lbt_gan_warmup, g.lbt_gan_warmup_fit
+        self.adv = make_adversary(discriminator, g.disc_lr, o.beta1, o.beta2, o.eps, steps=g.disc_steps)
 
     def generator_losses(self, data: DataFn) -> tuple[Tensor, Tensor]:
         """(teaching loss, GAN loss) at the current estimator and discriminator."""
