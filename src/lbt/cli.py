@@ -1,4 +1,4 @@
-"""``lbt`` command line: train, eval, presets, keys.
+"""``lbt`` command line: train, eval, compare, presets, keys.
 
 User mistakes (bad keys, values, files) print one ``lbt: error: ...`` line and exit with code 2;
 ``--debug`` shows the traceback instead.
@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir", help="a run directory written by `lbt train`")
     e.add_argument("--samples", type=int, default=None, help="samples to evaluate (default: the run's)")
     _add_common(e)
+
+    c = sub.add_parser("compare", help="train several methods x seeds and tabulate/plot them")
+    from lbt.compare import add_arguments
+
+    add_arguments(c)
+    _add_common(c)
 
     p = sub.add_parser("presets", help="list the presets")
     _add_common(p)
@@ -130,6 +136,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lbt.compare import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from lbt import config
 
@@ -165,7 +177,8 @@ def _summary(m: dict) -> str:
     return "; ".join(parts)
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "presets": cmd_presets, "keys": cmd_keys}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "compare": cmd_compare, "presets": cmd_presets,
+            "keys": cmd_keys}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODULES: list[str] = ["lbt.baselines", "lbt.images"]
+MODULES: list[str] = ["lbt.images"]
 
 _loaded: list[ModuleType] | None = None
 

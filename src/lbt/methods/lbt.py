@@ -8,6 +8,8 @@ gradient through ``phi*`` is taken is the hypergradient strategy (:mod:`lbt.hype
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
@@ -15,9 +17,13 @@ from lbt import distributed
 from lbt.config import LBTConfig
 from lbt.hypergrad import HYPERGRADIENTS, TeachingProblem, hypergrad_options
 from lbt.methods.base import DataFn, Method, OuterSettings
+from lbt.models import as_estimator, make_estimator, make_generator
 from lbt.models.teachers import Calibrates, Refits, Scheduled
 from lbt.optim import Optimizer, Params, State, adam, sgd
 from lbt.unroll import Loss, functional_loss, params_of, unroll
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 
 def _neg_mean(log_p: Tensor) -> Tensor:
@@ -182,3 +188,15 @@ class LBT(Method):
     def load_optimizer_states(self, states: dict[str, State]) -> None:
         self.inner_state = states["inner_state"]
         self.gen_opt.state = states["gen_opt.state"]
+
+
+def build_lbt(
+    cfg: Config, x_dim: int, generator: nn.Module | None = None, estimator: nn.Module | None = None
+) -> LBT:
+    """``train.method=lbt``: the configured (or given) generator teaching the configured estimator."""
+    return LBT(
+        generator or make_generator(cfg, x_dim),
+        as_estimator(estimator or make_estimator(cfg, x_dim)),
+        cfg.lbt,
+        OuterSettings.from_config(cfg.train),
+    )

@@ -10,14 +10,21 @@ non-invertible, which the reconstruction term penalises.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from lbt.config import GANConfig
 from lbt.errors import LBTError
 from lbt.methods.base import DataFn, Method, OuterSettings
-from lbt.methods.gan import make_adversary
+from lbt.methods.gan import check_config, gan_outer, init_networks, make_adversary
+from lbt.models import make_discriminator, make_generator
+from lbt.models.toy import glorot_, mlp
 from lbt.optim import State
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 
 class VEEGAN(Method):
@@ -120,3 +127,20 @@ class VEEGAN(Method):
         self.gen_opt.state = states["gen_opt.state"]
         self.rec_opt.state = states["rec_opt.state"]
         self.adv.opt.state = states["disc_opt.state"]
+
+
+def build_veegan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+                 estimator: nn.Module | None = None) -> VEEGAN:  # fmt: skip
+    """``train.method=veegan``: a reconstructor of two ``gan.rec_hidden`` ReLU layers and a
+    ``model.discriminator`` on ``(z, x)`` pairs."""
+    check_config(cfg, 1)
+    made = None if generator is not None else make_generator(cfg, x_dim)
+    gen = generator if generator is not None else made
+    z_dim = getattr(gen, "z_dim", None)
+    if not isinstance(z_dim, int):
+        raise LBTError("veegan needs a generator with an integer z_dim and forward(z) -> x")
+    h = cfg.gan.rec_hidden
+    reconstructor = glorot_(mlp([x_dim, h, h, z_dim], nn.ReLU))
+    disc = make_discriminator(cfg, z_dim + x_dim)
+    init_networks(cfg, made, disc, reconstructor)
+    return VEEGAN(gen, disc, reconstructor, cfg.gan, gan_outer(cfg))

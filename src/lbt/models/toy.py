@@ -9,9 +9,13 @@ adapted by :func:`as_estimator`.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 
 class TeacherModule(nn.Module):
@@ -216,3 +220,31 @@ def as_estimator(module: nn.Module) -> nn.Module:
     if _returns_distribution(module):
         return _MethodAsForward(module, "distribution")
     return module
+
+
+# -- builders: ``model.generator`` / ``model.estimator=NAME`` (registered in lbt.models) ----------
+def build_mlp_generator(cfg: Config, x_dim: int) -> MLPGenerator:
+    """``mlp``: the paper's generator (``model.gen_layers`` layers of ``model.gen_hidden``)."""
+    m = cfg.model
+    return MLPGenerator(m.z_dim, x_dim, m.gen_hidden, m.gen_layers, m.gen_activation)
+
+
+def build_mlp_bn_generator(cfg: Config, x_dim: int) -> MLPGenerator:
+    """``mlp-bn``: the same with batch norm in every hidden layer (PacGAN's 2-D generator)."""
+    m = cfg.model
+    return MLPGenerator(m.z_dim, x_dim, m.gen_hidden, m.gen_layers, m.gen_activation, batchnorm=True)
+
+
+def build_vae(cfg: Config, x_dim: int) -> VAE:
+    m = cfg.model
+    return VAE(x_dim, m.vae_latent, m.est_hidden, m.vae_x_var)
+
+
+def build_mixture(cfg: Config, x_dim: int) -> MixtureEstimator:
+    m = cfg.model
+    return MixtureEstimator(x_dim, m.mixture_components, init_std=m.mixture_init_std,
+                            init_from_samples=m.mixture_init == "samples")  # fmt: skip
+
+
+def build_gaussian(cfg: Config, x_dim: int) -> GaussianEstimator:
+    return GaussianEstimator(x_dim)
