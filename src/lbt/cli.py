@@ -1,4 +1,4 @@
-"""``lbt`` command line: train, eval, compare, presets, keys.
+"""``lbt`` command line: train, eval, compare, data, presets, keys.
 
 User mistakes (bad keys, values, files) print one ``lbt: error: ...`` line and exit with code 2;
 ``--debug`` shows the traceback instead.
@@ -57,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
 
     add_arguments(c)
     _add_common(c)
+
+    d = sub.add_parser("data", help="download and verify a data set (mnist, cifar10)")
+    d.add_argument("dataset", choices=["mnist", "cifar10"], help="which data set")
+    d.add_argument("--data-dir", default=None,
+                   help="where to put the files (default: $LBT_DATA_DIR, else ./data/DATASET)")  # fmt: skip
+    _add_common(d)
 
     p = sub.add_parser("presets", help="list the presets")
     _add_common(p)
@@ -142,6 +148,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from lbt.datasets import cifar10, mnist
+
+    if args.dataset == "cifar10":
+        directory = cifar10.data_dir(args.data_dir)
+        print(f"ok  {cifar10.download(directory)}")
+        print(f"CIFAR-10 is ready in {directory}; train with --set data.name=cifar10 --data-dir {directory}")
+        return 0
+    directory = mnist.data_dir(args.data_dir)
+    for p in mnist.download(directory):
+        print(f"ok  {p}")
+    print(f"MNIST is ready in {directory}; train with --data-dir {directory} (or LBT_DATA_DIR)")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from lbt import config
 
@@ -177,8 +198,8 @@ def _summary(m: dict) -> str:
     return "; ".join(parts)
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "compare": cmd_compare, "presets": cmd_presets,
-            "keys": cmd_keys}  # fmt: skip
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "compare": cmd_compare, "data": cmd_data,
+            "presets": cmd_presets, "keys": cmd_keys}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

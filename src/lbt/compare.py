@@ -230,7 +230,7 @@ TABLE_KEYS = (
     "modes_covered", "high_quality_fraction", "inner_mode_kl", "mode_kl_uniform", "samples",
     "iterations", "train_seconds",
 )  # fmt: skip
-# Image metrics (lbt.image_metrics, docs/metrics.md): (key, column head, format); a column each in
+# Image metrics (lbt.metrics.images, docs/metrics.md): (key, column head, format); a column each in
 # table.md and table.csv, shown only when some run has the key. Lower is better except for IS.
 IMAGE_KEYS = (("fd_classifier", "classifier FD", ".2f"), ("fid", "FID", ".2f"), ("kid", "KID", ".4f"),
               ("inception_score", "IS", ".2f"))  # fmt: skip

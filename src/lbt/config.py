@@ -131,7 +131,7 @@ class EvalConfig:
     protocol: str = "paper"  # paper | veegan | pacgan: whose metric rules (docs/metrics.md)
     stop_at_quality: bool = False  # stop once all modes are covered at >= target quality
     target_quality: float = 0.86
-    # Image data (lbt.image_metrics, docs/metrics.md "Image metrics"):
+    # Image data (lbt.metrics.images, docs/metrics.md "Image metrics"):
     fd_samples: int = 10_000  # generator samples (at most) for fd_classifier (mnist, stacked-mnist)
     inception_weights: str = ""  # local TorchScript Inception-v3 (inception-2015-12-05.pt): fid / kid / IS
     inception_samples: int = 10_000  # generator and real images for fid / kid / inception_score (final)
