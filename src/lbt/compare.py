@@ -60,9 +60,6 @@ class Job:
 
 # -- planning ------------------------------------------------------------------------------------
 def parse_methods(text: str | Sequence[str]) -> list[str]:
-    from lbt import plugins
-
-    plugins.load()  # extensions add method names
     names = [m.strip() for m in text.split(",")] if isinstance(text, str) else list(text)
     names = [m for m in names if m]
     if not names:
@@ -137,10 +134,8 @@ def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, A
     """Train one run into ``out``, continuing from its checkpoint if it has one (worker entry point)."""
     import torch
 
-    from lbt import plugins
     from lbt.train import Trainer
 
-    plugins.load()
     torch.set_num_threads(threads)
     if (Path(out) / rundir.CHECKPOINT).exists() and hasattr(Trainer, "resume"):
         try:

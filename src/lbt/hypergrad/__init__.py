@@ -7,8 +7,11 @@ from typing import Any
 from lbt.hypergrad.base import Hypergradient, Teaching, TeachingProblem
 from lbt.hypergrad.implicit import implicit
 from lbt.hypergrad.unrolled import unrolled
+from lbt.registry import Registry
 
-HYPERGRADIENTS: dict[str, Hypergradient] = {"unrolled": unrolled, "implicit": implicit}
+HYPERGRADIENTS: Registry[Hypergradient] = Registry(
+    "lbt.hypergrad", {"unrolled": unrolled, "implicit": implicit}
+)
 
 OPTION_KEYS = ("implicit_solver", "implicit_iters", "implicit_damping", "implicit_alpha")
 

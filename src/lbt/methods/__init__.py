@@ -24,26 +24,23 @@ from lbt.models import (
     make_estimator,
     make_generator,
 )
+from lbt.registry import Registry
 
 Builder = Callable[[Config, int, nn.Module | None, nn.Module | None], Method]
-METHODS: dict[str, Builder] = {
+METHODS: Registry[Builder] = Registry("train.method", {
     "lbt": build_lbt,
     "gan": build_gan,
     "unrolled-gan": build_unrolled_gan,
     "pacgan": build_pacgan,
     "veegan": build_veegan,
     "lbt-gan": build_lbt_gan,
-}
+})  # fmt: skip
 
 
 def register(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: ``@register("name")`` makes a builder selectable as ``train.method=name``."""
-
-    def deco(fn: Builder) -> Builder:
-        METHODS[name] = fn
-        return fn
-
-    return deco
+    """Decorator: ``@register("name")`` makes a builder selectable as ``train.method=name``
+    (in an extension's ``register``, ``registry.methods[name] = builder`` does the same)."""
+    return METHODS.register(name)
 
 
 def build_method(

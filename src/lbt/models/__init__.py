@@ -29,22 +29,27 @@ from lbt.models.toy import (
     build_mlp_generator,
     build_vae,
 )
+from lbt.registry import Registry
 
 if TYPE_CHECKING:
     from lbt.config import Config
 
 NetBuilder = Callable[["Config", int], nn.Module]
 
-GENERATORS: dict[str, NetBuilder] = {"mlp": build_mlp_generator, "mlp-bn": build_mlp_bn_generator}
-ESTIMATORS: dict[str, NetBuilder] = {
+GENERATORS: Registry[NetBuilder] = Registry(
+    "model.generator", {"mlp": build_mlp_generator, "mlp-bn": build_mlp_bn_generator}
+)
+ESTIMATORS: Registry[NetBuilder] = Registry("model.estimator", {
     "vae": build_vae,
     "mixture": build_mixture,
     "gaussian": build_gaussian,
     "kde": build_kde,
     "flow": build_flow,
-}
+})  # fmt: skip
 # ``dim`` is the flattened feature count the discriminator sees (lbt.models.discriminators).
-DISCRIMINATORS: dict[str, NetBuilder] = {"mlp": build_mlp_discriminator, "maxout": build_maxout_discriminator}
+DISCRIMINATORS: Registry[NetBuilder] = Registry(
+    "model.discriminator", {"mlp": build_mlp_discriminator, "maxout": build_maxout_discriminator}
+)
 
 
 def make_generator(cfg: Config, x_dim: int) -> nn.Module:
