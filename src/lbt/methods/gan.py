@@ -1,4 +1,4 @@
-"""GAN, Unrolled GAN and PacGAN on the shared loop, their builders, and the discriminator they share.
+"""GAN, Unrolled GAN and PacGAN on the shared loop, with their builders.
 
 They differ only in what the generator's loss sees:
 

@@ -3,7 +3,8 @@
 Every estimator's ``forward(x)`` returns a per-sample log-likelihood (or a lower bound on it, the
 ELBO for the VAE). That single convention is what the unroll differentiates through with
 ``torch.func.functional_call``; a user's module that names it ``log_prob`` or ``elbo`` instead is
-adapted by :func:`as_estimator`.
+adapted by :func:`as_estimator`. The ``build_*`` functions at the end make each network from a
+config; :mod:`lbt.models` names them.
 """
 
 from __future__ import annotations
