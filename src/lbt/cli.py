@@ -53,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def train_arguments(t: argparse.ArgumentParser) -> None:
+    from lbt.config import CHOICES
+
     t.add_argument("--preset", default=None, help="named recipe (see `lbt presets`); default ring")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.gen_lr=1e-3 (repeatable)")  # fmt: skip
@@ -64,7 +66,7 @@ def train_arguments(t: argparse.ArgumentParser) -> None:
                    help="continue RUN (a run directory, or one of its checkpoint files)")  # fmt: skip
     t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="checkpoint every N iterations (default: at every evaluation)")  # fmt: skip
-    t.add_argument("--on-nan", choices=["stop", "rollback"], default=None,
+    t.add_argument("--on-nan", choices=CHOICES["train.on_nan"], default=None,
                    help="on a NaN/inf loss or gradient: stop (default) or roll back")  # fmt: skip
 
 

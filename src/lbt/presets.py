@@ -4,7 +4,7 @@ Kept apart from the schema so that a preset reads as data: the paper-faithful ``
 recipes, the fast ones, and the hard 2-D suite whose per-method recipes live under ``recipes``
 (docs/presets.md says what each changes and why). The image presets (``IMAGE_PRESETS``, at the
 end) are registered by the image extension (:mod:`lbt.images`) with the data sets they need; other
-extensions register theirs the same way.
+extensions register theirs the same way. ``lbt.config.PRESETS`` is the registry of them all.
 """
 
 from __future__ import annotations
