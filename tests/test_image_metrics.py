@@ -1,4 +1,4 @@
-"""Image metrics (lbt.image_metrics): the Fréchet distance, FID / KID / IS through torchmetrics with
+"""Image metrics (lbt.metrics.images): the Fréchet distance, FID / KID / IS through torchmetrics with
 a small TorchScript detector standing in for Inception, the detector file's errors, and the
 classifier FD on real MNIST."""
 
@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lbt.errors import LBTError
-from lbt.image_metrics import (
+from lbt.metrics.images import (
     WEIGHTS_URL,
     InceptionDetector,
     InceptionMetrics,
@@ -234,7 +234,7 @@ def test_the_inception_score_uses_probabilities_without_the_output_bias(tmp_path
 @pytest.fixture(scope="module")
 def digit_net() -> nn.Module:
     assert DATA is not None
-    from lbt.classifier import load_or_train
+    from lbt.metrics.classifier import load_or_train
 
     return load_or_train(DATA)[0]
 
@@ -243,7 +243,7 @@ def digit_net() -> nn.Module:
 def test_classifier_fd_separates_real_digits_from_noise(digit_net: nn.Module) -> None:
     from lbt.datasets.mnist import load_mnist
     from lbt.datasets.stacked import stack
-    from lbt.image_metrics import ClassifierFD
+    from lbt.metrics.images import ClassifierFD
 
     te, _ = load_mnist("test", DATA)
     tr, _ = load_mnist("train", DATA)
@@ -270,7 +270,7 @@ def test_mnist_evaluate_reports_classifier_fd_and_inception_metrics_at_the_end(
     digit_net: nn.Module, small_detector: InceptionDetector
 ) -> None:
     from lbt import config
-    from lbt.images import MNISTImages
+    from lbt.datasets.images import MNISTImages
 
     cfg = config.build("mnist", {"images.data_dir": str(DATA), "eval.samples": 600, "eval.fd_samples": 500,
                                  "eval.inception_samples": 200})  # fmt: skip
@@ -286,7 +286,7 @@ def test_mnist_evaluate_reports_classifier_fd_and_inception_metrics_at_the_end(
 
     during = data.evaluate(Replay(), 100)
     assert during["fd_samples"] == 100 and "fid" not in during
-    data._inception = InceptionMetrics(small_detector, kid_subset_size=100)  # stands in for Inception
+    data.metrics.inception = InceptionMetrics(small_detector, kid_subset_size=100)  # stands in for Inception
     final = data.evaluate(Replay(), 600)
     assert final["fd_samples"] == 500 and final["fd_classifier"] < during["fd_classifier"]
     assert final["inception_samples"] == 200 and math.isfinite(final["fid"])

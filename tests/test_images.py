@@ -108,7 +108,7 @@ def test_short_stacked_mnist_run_counts_modes(tmp_path: Path) -> None:
 
 def _images(binarize: str, name: str = "mnist"):  # noqa: ANN202
     from lbt import config
-    from lbt.images import MNISTImages, StackedMNIST
+    from lbt.datasets.images import MNISTImages, StackedMNIST
 
     cfg = config.build(name, {"images.data_dir": str(DATA), "data.binarize": binarize})
     return (StackedMNIST if name == "stacked-mnist" else MNISTImages)(cfg)

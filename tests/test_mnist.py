@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from lbt.datasets import mnist
-from lbt.datasets.stacked import MODES, classify_modes, mode_index, mode_metrics, stack, stacked_set
+from lbt.datasets.stacked import MODES, mode_index, stack, stacked_set
 from lbt.errors import LBTError
+from lbt.metrics.images import classify_modes, stacked_mode_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,9 +117,9 @@ def test_cli_missing_data_is_one_line(tmp_path: Path, cli) -> None:  # noqa: ANN
 def test_mode_index_and_histogram_metrics() -> None:
     digits = torch.tensor([[0, 0, 0], [9, 9, 9], [3, 1, 4], [4, 1, 3]])
     assert mode_index(digits).tolist() == [0, 999, 314, 413]
-    m = mode_metrics(torch.arange(MODES))  # exactly uniform
+    m = stacked_mode_metrics(torch.arange(MODES))  # exactly uniform
     assert m["modes_covered"] == 1000 and abs(m["kl_to_uniform"]) < 1e-12
-    m = mode_metrics(torch.full((500,), 7))  # one mode only
+    m = stacked_mode_metrics(torch.full((500,), 7))  # one mode only
     assert m["modes_covered"] == 1 and m["kl_to_uniform"] == pytest.approx(np.log(1000))
 
 
@@ -136,7 +137,7 @@ def test_stacking_puts_each_digit_in_its_channel() -> None:
 def classifier():
     """Trained once per module (cached on disk); only used by tests marked ``needs_mnist``."""
     assert DATA is not None
-    from lbt.classifier import load_or_train
+    from lbt.metrics.classifier import load_or_train
 
     model, _ = load_or_train(DATA)
     return model
@@ -144,7 +145,7 @@ def classifier():
 
 @needs_mnist
 def test_classifier_reaches_99_percent_on_real_test_set(classifier) -> None:  # noqa: ANN001
-    from lbt.classifier import MIN_ACCURACY, accuracy
+    from lbt.metrics.classifier import MIN_ACCURACY, accuracy
 
     assert accuracy(classifier, DATA) >= MIN_ACCURACY
 
@@ -165,7 +166,7 @@ def test_stacked_image_of_known_digits_maps_to_its_mode(classifier) -> None:  # 
 
 
 def test_classifier_cache_rejects_a_tampered_file(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
-    from lbt import classifier as clf
+    from lbt.metrics import classifier as clf
 
     monkeypatch.setenv("LBT_CACHE_DIR", str(tmp_path))
     calls = []

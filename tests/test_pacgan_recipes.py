@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from lbt import Trainer, config
-from lbt.baselines import Maxout
 from lbt.errors import LBTError
 from lbt.methods import build_method
+from lbt.models.discriminators import Maxout
 from lbt.models.toy import MLPGenerator
 
 TINY = {"eval.samples": 2000, "eval.train_samples": 500}

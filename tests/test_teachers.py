@@ -8,12 +8,13 @@ import pytest
 import torch
 from torch import nn
 
+from lbt.config import LBTConfig
 from lbt.datasets import grid
 from lbt.hypergrad import unrolled
+from lbt.methods.base import OuterSettings
 from lbt.methods.lbt import LBT
 from lbt.models import KDETeacher, MixtureEstimator, Refits, Scheduled, TeacherModule, as_estimator
 from lbt.models.teachers import Calibrates
-from lbt.optim import sgd
 
 D = torch.float64
 
@@ -61,7 +62,9 @@ def test_kde_hypergradient_matches_central_differences():
     torch.manual_seed(0)
     gen = FixedLatentGenerator()
     teacher = KDETeacher(2, bandwidth=0.3).double()
-    method = LBT(gen, teacher, unroll_steps=0, n_est=0, gen_batch_size=24, hypergrad=unrolled)
+    method = LBT(gen, teacher, LBTConfig(unroll_steps=0, n_est=0, hypergrad="unrolled"),
+                 OuterSettings(gen_batch_size=24))  # fmt: skip
+    assert method.hypergrad is unrolled
     x = torch.randn(40, 2, dtype=D)
     _check_against_central_differences(method, x)
 
@@ -71,7 +74,9 @@ def test_refitted_mixture_hypergradient_matches_central_differences():
     torch.manual_seed(1)
     gen = FixedLatentGenerator(n=16, seed=1)
     teacher = MixtureEstimator(2, components=4, init_from_samples=True).double()
-    method = LBT(gen, teacher, unroll_steps=2, n_est=0, gen_batch_size=16, inner=sgd(0.05))
+    settings = LBTConfig(unroll_steps=2, n_est=0, inner_optimizer="sgd", est_lr=0.05)
+    method = LBT(gen, teacher, settings, OuterSettings(gen_batch_size=16))
+    assert method.inner.name == "sgd"  # plain SGD at 0.05
     x = torch.randn(30, 2, dtype=D) * 0.7
     _check_against_central_differences(method, x)
 

@@ -1,4 +1,4 @@
-"""``lbt`` command line: train, eval, presets, keys.
+"""``lbt`` command line: train, eval, compare, data, presets, keys.
 
 User mistakes (bad keys, values, files) print one ``lbt: error: ...`` line and exit with code 2;
 ``--debug`` shows the traceback instead.
@@ -10,16 +10,31 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from lbt import plugins
 from lbt.errors import LBTError
+from lbt.registry import Registry
 
 EXIT_USAGE = 2  # bad input: config, data, checkpoint
 EXIT_NUMERIC = 3  # training diverged (NaN/inf) and was stopped
 EXIT_DISTRIBUTED = 4  # torchrun: another rank died or hung (a collective failed or timed out)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: ``arguments(parser)`` declares its options, ``run(args)`` returns the exit code.
+
+    The built-in commands are the entries of :data:`COMMANDS` below; an extension adds its own to
+    ``registry.commands`` (:mod:`lbt.registry`). Every command also gets ``--debug`` and
+    ``--no-progress``.
+    """
+
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -30,8 +45,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="lbt", description="Learning by Teaching for implicit generators")
     sub = ap.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help)
+        command.arguments(p)
+        _add_common(p)
+    return ap
 
-    t = sub.add_parser("train", help="train a generator (default preset: ring, a few minutes on a CPU)")
+
+def train_arguments(t: argparse.ArgumentParser) -> None:
+    from lbt.config import CHOICES
+
     t.add_argument("--preset", default=None, help="named recipe (see `lbt presets`); default ring")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.gen_lr=1e-3 (repeatable)")  # fmt: skip
@@ -43,25 +66,8 @@ def parser() -> argparse.ArgumentParser:
                    help="continue RUN (a run directory, or one of its checkpoint files)")  # fmt: skip
     t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="checkpoint every N iterations (default: at every evaluation)")  # fmt: skip
-    t.add_argument("--on-nan", choices=["stop", "rollback"], default=None,
+    t.add_argument("--on-nan", choices=CHOICES["train.on_nan"], default=None,
                    help="on a NaN/inf loss or gradient: stop (default) or roll back")  # fmt: skip
-    _add_common(t)
-
-    e = sub.add_parser("eval", help="recompute a run's metrics from its checkpoint")
-    e.add_argument("run_dir", help="a run directory written by `lbt train`")
-    e.add_argument("--samples", type=int, default=None, help="samples to evaluate (default: the run's)")
-    _add_common(e)
-
-    p = sub.add_parser("presets", help="list the presets")
-    _add_common(p)
-    k = sub.add_parser("keys", help="list every config key with its default")
-    _add_common(k)
-    for module in plugins.load():
-        if hasattr(module, "add_subcommand"):
-            name = module.add_subcommand(sub)
-            _add_common(sub.choices[name])
-            COMMANDS[name] = module.run_subcommand
-    return ap
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -114,6 +120,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_arguments(e: argparse.ArgumentParser) -> None:
+    e.add_argument("run_dir", help="a run directory written by `lbt train`")
+    e.add_argument("--samples", type=int, default=None, help="samples to evaluate (default: the run's)")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from lbt import config, rundir
     from lbt.train import Trainer
@@ -127,6 +138,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
     trainer.load_state(payload)
     metrics = trainer.evaluate(args.samples or cfg.eval.samples, seed_offset=7)
     print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+def compare_arguments(c: argparse.ArgumentParser) -> None:
+    from lbt.compare import add_arguments
+
+    add_arguments(c)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lbt.compare import run_from_args
+
+    return run_from_args(args)
+
+
+def data_arguments(d: argparse.ArgumentParser) -> None:
+    d.add_argument("dataset", choices=["mnist", "cifar10"], help="which data set")
+    d.add_argument("--data-dir", default=None,
+                   help="where to put the files (default: $LBT_DATA_DIR, else ./data/DATASET)")  # fmt: skip
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from lbt.datasets import cifar10, mnist
+
+    if args.dataset == "cifar10":
+        directory = cifar10.data_dir(args.data_dir)
+        print(f"ok  {cifar10.download(directory)}")
+        print(f"CIFAR-10 is ready in {directory}; train with --set data.name=cifar10 --data-dir {directory}")
+        return 0
+    directory = mnist.data_dir(args.data_dir)
+    for p in mnist.download(directory):
+        print(f"ok  {p}")
+    print(f"MNIST is ready in {directory}; train with --data-dir {directory} (or LBT_DATA_DIR)")
     return 0
 
 
@@ -165,13 +209,26 @@ def _summary(m: dict) -> str:
     return "; ".join(parts)
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "presets": cmd_presets, "keys": cmd_keys}
+COMMANDS: Registry[Command] = Registry("command", {
+    "train": Command("train a generator (default preset: ring, a few minutes on a CPU)", cmd_train,
+                     train_arguments),
+    "eval": Command("recompute a run's metrics from its checkpoint", cmd_eval, eval_arguments),
+    "compare": Command("train several methods x seeds and tabulate/plot them", cmd_compare,
+                       compare_arguments),
+    "data": Command("download and verify a data set (mnist, cifar10)", cmd_data, data_arguments),
+    "presets": Command("list the presets", cmd_presets),
+    "keys": Command("list every config key with its default", cmd_keys),
+})  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        args = parser().parse_args(argv)
+    except LBTError as exc:  # an extension failed to load
+        print(f"lbt: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command].run(args)
     except LBTError as exc:
         from lbt.distributed import DistributedError
         from lbt.train import Interrupted, NonFiniteError
@@ -192,4 +249,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    from lbt.cli import main as package_main  # python -m lbt.cli: the module extensions add commands to
+
+    sys.exit(package_main())

@@ -60,9 +60,6 @@ class Job:
 
 # -- planning ------------------------------------------------------------------------------------
 def parse_methods(text: str | Sequence[str]) -> list[str]:
-    from lbt import plugins
-
-    plugins.load()  # extensions add method names
     names = [m.strip() for m in text.split(",")] if isinstance(text, str) else list(text)
     names = [m for m in names if m]
     if not names:
@@ -137,10 +134,8 @@ def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, A
     """Train one run into ``out``, continuing from its checkpoint if it has one (worker entry point)."""
     import torch
 
-    from lbt import plugins
     from lbt.train import Trainer
 
-    plugins.load()
     torch.set_num_threads(threads)
     if (Path(out) / rundir.CHECKPOINT).exists() and hasattr(Trainer, "resume"):
         try:
@@ -230,7 +225,7 @@ TABLE_KEYS = (
     "modes_covered", "high_quality_fraction", "inner_mode_kl", "mode_kl_uniform", "samples",
     "iterations", "train_seconds",
 )  # fmt: skip
-# Image metrics (lbt.image_metrics, docs/metrics.md): (key, column head, format); a column each in
+# Image metrics (lbt.metrics.images, docs/metrics.md): (key, column head, format); a column each in
 # table.md and table.csv, shown only when some run has the key. Lower is better except for IS.
 IMAGE_KEYS = (("fd_classifier", "classifier FD", ".2f"), ("fid", "FID", ".2f"), ("kid", "KID", ".4f"),
               ("inception_score", "IS", ".2f"))  # fmt: skip

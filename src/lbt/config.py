@@ -2,7 +2,9 @@
 
 A config is a tree of dataclasses; its dotted keys (``train.gen_lr``) are what ``--set`` and the
 presets address. Every value is coerced to the field's declared type and range-checked, so a
-typo or a bad value fails before any work starts, with one line that names the key.
+typo or a bad value fails before any work starts, with one line that names the key. Names that
+a registry owns (methods, networks, data sets, presets) are checked against that registry at
+validation time; an extension adds its own section (``images.*``) to :data:`SECTIONS`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 import yaml
 
+from lbt import presets as _presets
 from lbt.errors import LBTError
-from lbt.presets import DEFAULT_PRESET, KDE_LBT, KDE_LBT_GAN, PRESETS, pacgan_2d  # noqa: F401 (re-exported)
+from lbt.presets import DEFAULT_PRESET, KDE_LBT, KDE_LBT_GAN, pacgan_2d  # noqa: F401 (re-exported)
+from lbt.registry import Registry
 
 
 @dataclass
@@ -42,7 +46,7 @@ class ModelConfig:
     z_dim: int = 256
     gen_hidden: int = 128
     estimator: str = "vae"  # vae | mixture | gaussian | kde
-    discriminator: str = "mlp"  # GAN-family methods (lbt.methods.DISCRIMINATORS)
+    discriminator: str = "mlp"  # GAN-family methods (lbt.models.DISCRIMINATORS)
     est_hidden: int = 128
     vae_latent: int = 32
     vae_x_var: float = 1e-3
@@ -131,48 +135,52 @@ class EvalConfig:
     protocol: str = "paper"  # paper | veegan | pacgan: whose metric rules (docs/metrics.md)
     stop_at_quality: bool = False  # stop once all modes are covered at >= target quality
     target_quality: float = 0.86
-    # Image data (lbt.image_metrics, docs/metrics.md "Image metrics"):
+    # Image data (lbt.metrics.images, docs/metrics.md "Image metrics"):
     fd_samples: int = 10_000  # generator samples (at most) for fd_classifier (mnist, stacked-mnist)
     inception_weights: str = ""  # local TorchScript Inception-v3 (inception-2015-12-05.pt): fid / kid / IS
     inception_samples: int = 10_000  # generator and real images for fid / kid / inception_score (final)
 
 
-@dataclass
-class ImageConfig:
-    """MNIST / Stacked MNIST (lbt.images; docs/images.md says where each default comes from)."""
-
-    data_dir: str = ""  # the four MNIST files; empty: $LBT_DATA_DIR, else ./data/mnist
-    gen_base: int = 128  # DCGAN generator: channels at 7x7 (128 MNIST, 32 Stacked MNIST)
-    gen_hidden: int = 1024  # DCGAN generator: first dense layer
-    gen_kernel: int = 4  # DCGAN generator: transposed-conv kernel (official Stacked-MNIST code: 5)
-    vae_hidden: str = "500"  # Bernoulli VAE hidden widths, comma-separated (K&W MNIST: 500)
-    vae_activation: str = "tanh"  # tanh | relu | softplus
-    disc_width: int = 64  # conv discriminator: channels of its first conv
-    test_images: int = 10_000  # held-out images for elbo_test
-    iw_images: int = 1000  # held-out images for iwae_test (final evaluation only)
-    iw_samples: int = 100  # importance samples per image for iwae_test
-    grid: int = 10  # sample grids are grid x grid images
+# Sections an extension adds (name -> dataclass): ``cfg.NAME`` holds one, its fields are keys.
+SECTIONS: Registry[type] = Registry("config section")
 
 
-@dataclass
+@dataclass(eq=False)
 class Config:
+    """The core sections as fields; each section registered in :data:`SECTIONS` as an attribute."""
+
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     lbt: LBTConfig = field(default_factory=LBTConfig)
     gan: GANConfig = field(default_factory=GANConfig)
-    images: ImageConfig = field(default_factory=ImageConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | auto
     preset: str = ""
     recipe: str = ""  # a preset's named per-method recipe ("method@recipe" in the preset), e.g. pacgan
 
+    def __post_init__(self) -> None:
+        for name, section in SECTIONS.items():
+            setattr(self, name, section())
+
+    def sections(self) -> dict[str, Any]:
+        """Every section by name: the core ones, then the extensions'."""
+        core = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        core = {k: v for k, v in core.items() if dataclasses.is_dataclass(v)}
+        return core | {name: getattr(self, name) for name in SECTIONS}
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        top = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        scalars = {k: v for k, v in top.items() if not dataclasses.is_dataclass(v)}
+        return {k: dataclasses.asdict(v) for k, v in self.sections().items()} | scalars
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
+# Allowed values of keys that no registry owns; extensions add theirs (``images.vae_activation``).
+CHOICES: Registry[tuple[str, ...]] = Registry("config choice", {
     "model.kde_rule": ("fixed", "anneal", "scott"),
     "model.gen_activation": ("tanh", "relu", "leaky_relu"),
     "model.mixture_init": ("random", "samples"),
@@ -184,20 +192,20 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "eval.protocol": ("paper", "veegan", "pacgan"),
     "data.on_bad_file": ("skip", "error"),
     "device": ("cpu", "cuda", "auto"),
-}
+})  # fmt: skip
+# Every preset by name: the core ones (lbt.presets) and those extensions register.
+PRESETS: Registry[dict[str, Any]] = Registry("preset", _presets.PRESETS)
 
 
 def registry_choices() -> dict[str, tuple[str, ...]]:
     """Names owned by a registry, read at validation time: registering a thing is all it takes."""
-    from lbt import plugins
-
-    plugins.load()
+    from lbt.datasets import DATASETS
     from lbt.hypergrad import HYPERGRADIENTS
-    from lbt.methods import DISCRIMINATORS, ESTIMATORS, GENERATORS, METHODS
-    from lbt.train import DATA_BUILDERS
+    from lbt.methods import METHODS
+    from lbt.models import DISCRIMINATORS, ESTIMATORS, GENERATORS
 
     return {
-        "data.name": tuple(DATA_BUILDERS),
+        "data.name": tuple(DATASETS),
         "model.generator": tuple(GENERATORS),
         "model.estimator": tuple(ESTIMATORS),
         "model.discriminator": tuple(DISCRIMINATORS),
@@ -243,7 +251,8 @@ NON_NEGATIVE = {
 def register_preset(
     name: str, values: dict[str, Any], choices: dict[str, tuple[str, ...]] | None = None
 ) -> None:
-    """Let extension modules (images, baselines) add presets and allowed choices."""
+    """Add a preset and extend the allowed choices of some keys (``registry.presets`` and
+    ``registry.choices`` in an extension's ``register`` do the same)."""
     PRESETS[name] = values
     for key, extra in (choices or {}).items():
         CHOICES[key] = tuple(dict.fromkeys(CHOICES.get(key, ()) + extra))
@@ -257,6 +266,9 @@ def _fields(obj: Any, prefix: str = "") -> dict[str, tuple[Any, dataclasses.Fiel
             out.update(_fields(value, prefix + f.name + "."))
         else:
             out[prefix + f.name] = (obj, f)
+    if isinstance(obj, Config):  # the extensions' sections
+        for name in SECTIONS:
+            out.update(_fields(getattr(obj, name), prefix + name + "."))
     return out
 
 
@@ -389,9 +401,6 @@ def build(
     method is trained) or ``method@name`` (applied on top when ``recipe=name`` is also set, e.g.
     the settings of a baseline's own paper).
     """
-    from lbt import plugins
-
-    plugins.load()  # extensions register their presets and choices
     name = preset or DEFAULT_PRESET
     if name not in PRESETS:
         close = difflib.get_close_matches(name, PRESETS, n=1)
@@ -432,9 +441,6 @@ def save(cfg: Config, path: Path, meta: dict[str, Any] | None = None) -> None:
 
 def load(path: Path) -> Config:
     """Read a run's ``config.yaml`` back (its ``meta`` block is informational and ignored)."""
-    from lbt import plugins
-
-    plugins.load()
     try:
         doc = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:

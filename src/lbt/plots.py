@@ -1,9 +1,11 @@
-"""Figures a person looks at: densities side by side (paper Fig. 1) and training curves (Fig. 2)."""
+"""Figures a person looks at: densities side by side (paper Fig. 1), training curves (Fig. 2), and
+for images sample grids and ELBO curves (Fig. 4)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -115,6 +117,79 @@ def curves_figure(
         axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+
+def grid_image(x: Any, channels: int, side: int = 28, pad: int = 2) -> np.ndarray:
+    """Tile flat images ``(g*g, C*side^2)`` into one ``(H, W)`` or ``(H, W, 3)`` array in [0, 1]."""
+    g = int(np.ceil(np.sqrt(len(x))))
+    imgs = np.ones((g * g, channels, side, side), dtype=np.float32)
+    imgs[: len(x)] = x.detach().float().clamp(0, 1).reshape(-1, channels, side, side).numpy()
+    imgs = np.pad(imgs, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=1.0)
+    s = side + 2 * pad
+    out = imgs.reshape(g, g, channels, s, s).transpose(0, 3, 1, 4, 2).reshape(g * s, g * s, channels)
+    return out[..., 0] if channels == 1 else out
+
+
+def save_grid(x: Any, channels: int, path: Path, side: int = 28) -> None:
+    img = grid_image(x, channels, side)
+    plt.imsave(path, img, cmap="gray" if channels == 1 else None, vmin=0, vmax=1)
+
+
+def image_figures(method: Any, data: Any, out_dir: Path, history: list[dict[str, float]], grid: int) -> None:
+    """``grid`` x ``grid`` samples of the generator, the estimator (if it samples) and the data, and
+    elbo_curves.png; ``data`` is one of :mod:`lbt.datasets.images`."""
+    c, s = data.channels, data.side
+    save_grid(method.sample(grid * grid).cpu(), c, out_dir / "samples_generator.png", s)
+    est = getattr(method, "estimator", None)
+    if est is not None and hasattr(est, "sample"):
+        save_grid(est.sample(grid * grid).cpu(), c, out_dir / "samples_estimator.png", s)
+    save_grid(data.sample(grid * grid), c, out_dir / "samples_data.png", s)
+    image_curves_figure(history, out_dir / "elbo_curves.png")
+
+
+def image_curves_figure(history: list[dict[str, float]], path: Path) -> None:
+    """ELBO on generated, real (train) and held-out data over training (paper Fig. 4), modes too."""
+    if not history:
+        return
+    it = [r["iteration"] for r in history]
+    elbos = []
+    for key, label in (("elbo_gen", "ELBO on generated data"), ("elbo_data", "ELBO on real data"),
+                       ("elbo_test", "ELBO on held-out data")):  # fmt: skip
+        ys = [r.get(key, np.nan) for r in history]
+        if np.isfinite(ys).any():
+            elbos.append((label, ys))
+    modes = [r for r in history if "modes_covered" in r]
+    n = int(bool(elbos)) + int(bool(modes))
+    if n == 0:
+        return
+    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4), squeeze=False)
+    panels = iter(axes[0])
+    if elbos:  # a GAN has no estimator, hence no ELBO panel
+        ax = next(panels)
+        for label, ys in elbos:
+            ax.plot(it, ys, label=label)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("ELBO (nats per image)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    if modes:
+        ax = next(panels)
+        its = [r["iteration"] for r in modes]
+        ax.plot(its, [r["modes_covered"] for r in modes], color="C3", label="any sample (argmax)")
+        if all("modes_covered_confident" in r for r in modes):
+            ax.plot(its, [r["modes_covered_confident"] for r in modes], color="C4",
+                    label="a sample with all 3 digits at p >= 0.9")  # fmt: skip
+            ax.legend()
+        ax.set_xlabel("iteration")
+        total = modes[-1].get("modes_total")
+        ax.set_ylabel(f"modes covered (of {int(total)})" if total else "modes covered")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 

@@ -2,12 +2,14 @@
 
 Kept apart from the schema so that a preset reads as data: the paper-faithful ``paper-*``
 recipes, the fast ones, and the hard 2-D suite whose per-method recipes live under ``recipes``
-(docs/presets.md says what each changes and why). Extensions add theirs with
-``lbt.config.register_preset``.
+(docs/presets.md says what each changes and why). The image presets (``IMAGE_PRESETS``, at the
+end) are registered by the image extension (:mod:`lbt.images`) with the data sets they need; other
+extensions register theirs the same way. ``lbt.config.PRESETS`` is the registry of them all.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # LBT with the closed-form kernel-density teacher (lbt.models.teachers.kde). Bandwidths are
@@ -166,3 +168,127 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_PRESET = "ring"
+
+
+# -- images (MNIST, Stacked MNIST, CIFAR-10, CelebA; docs/images.md) ------------------------------
+_MNIST_MODEL = {"generator": "dcgan", "estimator": "bernoulli-vae", "discriminator": "conv",
+                "z_dim": 100, "vae_latent": 50}  # fmt: skip
+_STACKED_MODEL = {**_MNIST_MODEL, "vae_latent": 256}
+# The CPU presets: batch 64, a short unroll, 20 minutes of training at most (time_limit, seconds).
+_CPU_TRAIN = {"batch_size": 64, "gen_batch_size": 64, "gen_lr": 1e-3, "time_limit": 1200}
+# adam_eps 1e-3: with the official 1e-8 the MNIST generator drifts to black images (docs/images.md).
+_CPU_LBT = {
+    "unroll_steps": 2,
+    "n_est": 1,
+    "est_steps": 2,
+    "est_lr": 1e-3,
+    "est_lr_mult": 1.0,
+    "adam_eps": 1e-3,
+}
+# About 20 minutes on a 2-core CPU (docs/images.md): a narrower generator, a short unroll.
+_MNIST_CPU = {
+    "data": {"name": "mnist"},
+    "model": _MNIST_MODEL,
+    "images": {"gen_base": 64, "vae_hidden": "500"},
+    "lbt": _CPU_LBT,
+    "eval": {"every": 250, "train_samples": 500, "samples": 1000},
+}
+
+
+def _natural(name: str, side: int) -> dict[str, Any]:
+    """The official CIFAR-10 / CelebA LBT-GAN settings for ``data.name=name`` at ``side`` x ``side``.
+
+    Shared by LBT-GAN and its GAN baseline (``recipes``); only the generator's loss differs, as
+    between the official script with and without ``-lbt``.
+    """
+    return {
+        "data": {"name": name, "image_size": side, "channels": 3},
+        "model": {"generator": "dcgan-tanh", "discriminator": "conv-bn", "estimator": "gaussian-vae",
+                  "z_dim": 256, "vae_latent": 256, "vae_x_var": math.exp(-1.0)},
+        "images": {"gen_base": 512, "gen_kernel": 5, "disc_width": 64, "vae_hidden": "1000,400",
+                   "vae_activation": "relu", "grid": 10},
+        "train": {"method": "lbt-gan", "iterations": 300_000, "batch_size": 512, "gen_batch_size": 512,
+                  "gen_lr": 1e-4, "beta1": 0.5, "beta2": 0.999, "eps": 1e-8, "clip_norm": 0.0},
+        "lbt": {"unroll_steps": 5, "n_est": 3, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0,
+                "inner_optimizer": "adam", "adam_eps": 1e-8, "adam_eps_inside_sqrt": True,
+                "adam_second_moment_grad": False},
+        "gan": {"disc_lr": 1e-4, "disc_steps": 1, "lbt_gan_weight": 1.0, "lbt_gan_warmup": 3000,
+                "lbt_gan_warmup_fit": False},
+        "eval": {"every": 5000, "train_samples": 5000, "samples": 10_000},
+        "device": "auto",
+        # The GAN baseline: the official script without -lbt (G's loss is the GAN loss alone, same
+        # networks, batch, Adam and learning rates; gan.gen_lr is the pure GAN's generator rate).
+        "recipes": {"gan": {"gan": {"gen_lr": 1e-4}}},
+    }  # fmt: skip
+
+
+IMAGE_PRESETS: dict[str, dict[str, Any]] = {
+    "mnist": {**_MNIST_CPU, "train": {**_CPU_TRAIN, "method": "lbt", "iterations": 4500}},
+    # The same with the GAN term (lambda 10): sharper samples and a better test ELBO per CPU minute.
+    "mnist-lbt-gan": {
+        **_MNIST_CPU,
+        "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 3000},
+        "gan": {"lbt_gan_weight": 10.0},
+    },
+    "stacked-mnist": {
+        "data": {"name": "stacked-mnist"},
+        "model": _STACKED_MODEL,
+        "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000},
+        "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 4000},
+        "lbt": _CPU_LBT,
+        "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 10.0, "lbt_gan_warmup": 300},
+        "eval": {"every": 250, "train_samples": 5000, "samples": 26000},
+    },
+    # The paper's settings as far as they are known (docs/images.md lists every choice); GPU.
+    "paper-mnist": {
+        "data": {"name": "mnist"},
+        "model": _MNIST_MODEL,
+        "images": {"gen_base": 128, "vae_hidden": "500"},
+        "train": {
+            "method": "lbt",
+            "iterations": 50000,
+            "batch_size": 64,
+            "gen_batch_size": 64,
+            "gen_lr": 1e-3,
+        },
+        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 1.0},
+        "eval": {"every": 1000, "train_samples": 1000, "samples": 10000},
+        "device": "auto",
+    },
+    # The official code (LBT-GAN_smnist.py) as docs/images.md reads it.
+    "paper-stacked-mnist": {
+        "data": {"name": "stacked-mnist"},
+        "model": {**_STACKED_MODEL, "z_dim": 256},
+        "images": {
+            "gen_base": 32,
+            "gen_kernel": 5,
+            "vae_hidden": "1000,400",
+            "vae_activation": "relu",
+            "disc_width": 16,
+        },  # fmt: skip
+        "train": {
+            "method": "lbt-gan",
+            "iterations": 300000,
+            "batch_size": 512,
+            "gen_batch_size": 512,
+            "gen_lr": 1e-4,
+            "clip_norm": 0.0,
+        },
+        "lbt": {"unroll_steps": 5, "n_est": 3, "est_steps": 5, "est_lr": 1e-4, "est_lr_mult": 3.0},
+        "gan": {
+            "disc_lr": 1e-4,
+            "disc_steps": 1,
+            "lbt_gan_weight": 1.0,
+            "lbt_gan_warmup": 3000,
+            "lbt_gan_warmup_fit": False,
+        },  # fmt: skip
+        "eval": {"every": 5000, "train_samples": 10000, "samples": 26000},
+        "device": "auto",
+    },
+    # The official LBT-GAN natural-image scripts (LBT-GAN_cifar10.py, LBT-GAN_celeba.py) as
+    # docs/images.md reads them; GPU scale. `lbt compare --methods lbt-gan,gan` pairs each with
+    # the official GAN baseline (the same script without -lbt) on the same budget.
+    "cifar10-lbt-gan": _natural("cifar10", 32),
+    "celeba-lbt-gan": _natural("folder", 64),  # needs --set data.path=DIR (aligned CelebA images)
+    "folder-lbt-gan": _natural("folder", 32),  # needs --set data.path=DIR
+}

@@ -13,7 +13,6 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,12 @@ from torch import Tensor, nn
 from lbt import config as config_mod
 from lbt import distributed, rng, rundir
 from lbt.config import Config
-from lbt.datasets import Mixture, grid, load_points, ring
+from lbt.datasets import DATASETS, Mixture, make_data
 from lbt.errors import LBTError
 from lbt.methods import Method, build_method
 from lbt.metrics import describe, protocol_metrics, protocol_samples
 
-DATA_BUILDERS: dict[str, Callable[[Config], Any]] = {
-    "ring": lambda c: ring(c.data.modes, c.data.radius, c.data.std),
-    "grid": lambda c: grid(c.data.modes, c.data.spacing, c.data.std),
-    "npy": lambda c: load_points(c.data.path),
-}
-
-
-def make_data(cfg: Config) -> Any:
-    return DATA_BUILDERS[cfg.data.name](cfg)
+DATA_BUILDERS = DATASETS  # the registry's name before it moved to lbt.datasets
 
 
 def resolve_device(name: str) -> torch.device:
@@ -88,9 +79,6 @@ class Trainer:
         progress: bool | None = True,
         device: str | None = None,
     ) -> None:
-        from lbt import plugins
-
-        plugins.load()
         self.cfg = cfg if cfg is not None else config_mod.build(preset, overrides)
         self.out = Path(out_dir) if out_dir is not None else None
         # None: a live bar on a terminal, one line per evaluation otherwise (logs, CI).

@@ -3,15 +3,14 @@
 Each channel holds an independently, uniformly drawn MNIST image, so there are 10^3 = 1000
 modes; the mode of an image with digits (a, b, c) in channels (0, 1, 2) is ``100a + 10b + c``.
 Training batches are stacked on the fly from the global (seeded) RNG; :func:`stacked_set` builds a
-fixed, seeded set (used for held-out likelihoods and tests).
+fixed, seeded set (used for held-out likelihoods and tests). Reading the modes of generated images
+back is evaluation (:mod:`lbt.metrics.images`).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 MODES = 1000
 CHANNEL = 28 * 28
@@ -33,32 +32,3 @@ def stacked_set(images_u8: Tensor, labels: Tensor, n: int, seed: int = 0) -> tup
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randint(len(images_u8), (n, 3), generator=gen)
     return stack(images_u8, idx), mode_index(labels[idx])
-
-
-CONFIDENT = 0.9
-
-
-@torch.no_grad()
-def classify_modes(classifier: nn.Module, x: Tensor, batch: int = 2000) -> Tensor:
-    """Mode of each flat stacked image: the classifier labels every channel separately."""
-    return classify_confident(classifier, x, batch)[0]
-
-
-@torch.no_grad()
-def classify_confident(classifier: nn.Module, x: Tensor, batch: int = 2000) -> tuple[Tensor, Tensor]:
-    """Modes, and whether all three digits were recognised with probability >= ``CONFIDENT``."""
-    from lbt.classifier import predict_proba
-
-    channels = x.reshape(len(x) * 3, CHANNEL)  # rows ordered (image 0: ch 0, 1, 2; image 1: ...)
-    conf, digits = predict_proba(classifier, channels.cpu(), batch).max(1)
-    return mode_index(digits.reshape(len(x), 3)), (conf.reshape(len(x), 3) >= CONFIDENT).all(1)
-
-
-def mode_metrics(modes: Tensor, total: int = MODES) -> dict[str, float]:
-    """Modes covered (at least one sample) and KL(sample mode histogram || uniform), in nats."""
-    counts = torch.bincount(modes.long(), minlength=total).double()
-    p = counts / counts.sum()
-    nz = p > 0
-    kl = float((p[nz] * torch.log(p[nz] * total)).sum())
-    return {"modes_covered": int(nz.sum()), "modes_total": total, "kl_to_uniform": kl,
-            "max_kl": math.log(total)}  # fmt: skip

@@ -7,15 +7,20 @@ from typing import Any
 from lbt.hypergrad.base import Hypergradient, Teaching, TeachingProblem
 from lbt.hypergrad.implicit import implicit
 from lbt.hypergrad.unrolled import unrolled
+from lbt.registry import Registry
 
-HYPERGRADIENTS: dict[str, Hypergradient] = {"unrolled": unrolled, "implicit": implicit}
+HYPERGRADIENTS: Registry[Hypergradient] = Registry(
+    "lbt.hypergrad", {"unrolled": unrolled, "implicit": implicit}
+)
 
 OPTION_KEYS = ("implicit_solver", "implicit_iters", "implicit_damping", "implicit_alpha")
 
 
 def hypergrad_options(cfg: Any) -> dict[str, Any]:
-    """The strategies' settings from ``cfg.lbt`` (``TeachingProblem.options``), keyed by field name."""
-    return {k: getattr(cfg.lbt, k) for k in OPTION_KEYS}
+    """The strategies' settings (``TeachingProblem.options``), keyed by field name, from the ``lbt``
+    section or from a whole config."""
+    section = getattr(cfg, "lbt", cfg)
+    return {k: getattr(section, k) for k in OPTION_KEYS}
 
 
 def register_hypergradient(name: str, strategy: Hypergradient) -> None:

@@ -1,4 +1,8 @@
-"""Training methods, built by name from a config; all share :func:`lbt.train.Trainer`'s loop."""
+"""Training methods, built by name (``train.method``); all share :class:`lbt.train.Trainer`'s loop.
+
+:data:`METHODS` is the only list of method names: each maps to a builder
+``(cfg, x_dim, generator=None, estimator=None) -> Method`` that lives beside its class.
+"""
 
 from __future__ import annotations
 
@@ -7,93 +11,36 @@ from collections.abc import Callable
 from torch import nn
 
 from lbt.config import Config
-from lbt.hypergrad import HYPERGRADIENTS, hypergrad_options
-from lbt.methods.base import Method
-from lbt.methods.lbt import LBT, inner_from_config
-from lbt.models import VAE, GaussianEstimator, KDETeacher, MixtureEstimator, MLPGenerator, as_estimator
-from lbt.models.teachers.flow import FlowTeacher
-from lbt.models.toy import ACTIVATIONS, glorot_, mlp
+from lbt.methods.base import Method, OuterSettings
+from lbt.methods.gan import build_gan, build_pacgan, build_unrolled_gan
+from lbt.methods.lbt import LBT, build_lbt
+from lbt.methods.lbt_gan import build_lbt_gan
+from lbt.methods.veegan import build_veegan
+from lbt.models import (
+    DISCRIMINATORS,
+    ESTIMATORS,
+    GENERATORS,
+    make_discriminator,
+    make_estimator,
+    make_generator,
+)
+from lbt.registry import Registry
 
 Builder = Callable[[Config, int, nn.Module | None, nn.Module | None], Method]
-METHODS: dict[str, Builder] = {}
+METHODS: Registry[Builder] = Registry("train.method", {
+    "lbt": build_lbt,
+    "gan": build_gan,
+    "unrolled-gan": build_unrolled_gan,
+    "pacgan": build_pacgan,
+    "veegan": build_veegan,
+    "lbt-gan": build_lbt_gan,
+})  # fmt: skip
 
 
 def register(name: str) -> Callable[[Builder], Builder]:
-    def deco(fn: Builder) -> Builder:
-        METHODS[name] = fn
-        return fn
-
-    return deco
-
-
-GENERATORS: dict[str, Callable[[Config, int], nn.Module]] = {
-    "mlp": lambda cfg, x_dim: MLPGenerator(
-        cfg.model.z_dim, x_dim, cfg.model.gen_hidden, cfg.model.gen_layers, cfg.model.gen_activation
-    ),
-}
-ESTIMATORS: dict[str, Callable[[Config, int], nn.Module]] = {
-    "vae": lambda cfg, x_dim: VAE(x_dim, cfg.model.vae_latent, cfg.model.est_hidden, cfg.model.vae_x_var),
-    "mixture": lambda cfg, x_dim: MixtureEstimator(
-        x_dim,
-        cfg.model.mixture_components,
-        init_std=cfg.model.mixture_init_std,
-        init_from_samples=cfg.model.mixture_init == "samples",
-    ),
-    "gaussian": lambda cfg, x_dim: GaussianEstimator(x_dim),
-    "kde": lambda cfg, x_dim: KDETeacher(
-        x_dim,
-        cfg.model.kde_bandwidth,
-        rule=cfg.model.kde_rule,
-        bandwidth_final=cfg.model.kde_bandwidth_final,
-        anneal_steps=cfg.model.kde_anneal_steps,
-        relative=cfg.model.kde_relative,
-    ),  # fmt: skip
-    "flow": lambda cfg, x_dim: FlowTeacher(
-        x_dim, cfg.model.flow_kind, cfg.model.flow_transforms, cfg.model.flow_hidden
-    ),
-}
-
-
-def _mlp_discriminator(cfg: Config, in_dim: int) -> nn.Module:
-    g = cfg.gan
-    sizes = [in_dim] + [g.disc_hidden] * g.disc_layers + [1]
-    return glorot_(mlp(sizes, ACTIVATIONS[g.disc_activation]))
-
-
-# A discriminator maps a batch (B, *in_shape) to logits of shape (B,) or (B, 1). ``in_dim`` is the
-# flattened feature count it sees: x_dim, pack * x_dim (PacGAN) or z_dim + x_dim (VEEGAN).
-DISCRIMINATORS: dict[str, Callable[[Config, int], nn.Module]] = {"mlp": _mlp_discriminator}
-
-
-def make_discriminator(cfg: Config, x_dim: int) -> nn.Module:
-    """The discriminator named by ``model.discriminator`` (GAN baselines, LBT-GAN)."""
-    return DISCRIMINATORS[cfg.model.discriminator](cfg, x_dim)
-
-
-def make_generator(cfg: Config, x_dim: int) -> nn.Module:
-    """The generator named by ``model.generator`` (extensions add entries to ``GENERATORS``)."""
-    return GENERATORS[cfg.model.generator](cfg, x_dim)
-
-
-def make_estimator(cfg: Config, x_dim: int) -> nn.Module:
-    """The estimator named by ``model.estimator`` (extensions add entries to ``ESTIMATORS``)."""
-    return ESTIMATORS[cfg.model.estimator](cfg, x_dim)
-
-
-@register("lbt")
-def build_lbt(
-    cfg: Config, x_dim: int, generator: nn.Module | None = None, estimator: nn.Module | None = None
-) -> Method:
-    t, lb = cfg.train, cfg.lbt
-    inner = inner_from_config(cfg)
-    return LBT(
-        generator or make_generator(cfg, x_dim),
-        as_estimator(estimator or make_estimator(cfg, x_dim)),
-        unroll_steps=lb.unroll_steps, n_est=lb.n_est, est_steps=lb.est_steps,
-        est_lr_mult=lb.est_lr_mult, inner=inner, gen_lr=t.gen_lr, beta1=t.beta1, beta2=t.beta2,
-        eps=t.eps, clip_norm=t.clip_norm, gen_batch_size=t.gen_batch_size, batch_size=t.batch_size,
-        hypergrad=HYPERGRADIENTS[lb.hypergrad], hypergrad_options=hypergrad_options(cfg),
-    )  # fmt: skip
+    """Decorator: ``@register("name")`` makes a builder selectable as ``train.method=name``
+    (in an extension's ``register``, ``registry.methods[name] = builder`` does the same)."""
+    return METHODS.register(name)
 
 
 def build_method(
@@ -103,10 +50,14 @@ def build_method(
 
 
 __all__ = [
+    "DISCRIMINATORS",
+    "ESTIMATORS",
+    "GENERATORS",
     "LBT",
     "METHODS",
     "Method",
-    "DISCRIMINATORS",
+    "OuterSettings",
+    "build_lbt",
     "build_method",
     "make_discriminator",
     "make_estimator",

@@ -8,6 +8,8 @@ checkpoints, figures) lives in the loop so that every method gets it identically
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -15,7 +17,37 @@ from torch import Tensor, nn
 from lbt import distributed
 from lbt.optim import Optimizer, Params, State, adam, clip_by_global_norm
 
+if TYPE_CHECKING:
+    from lbt.config import TrainConfig
+
 DataFn = Callable[[int], Tensor]
+
+
+@dataclass(frozen=True)
+class OuterSettings:
+    """The generator's (outer) Adam and the batch sizes: the ``train`` keys every method shares.
+
+    A method takes these and its own section (``lbt``, ``gan``) rather than a list of loose
+    keywords, so a builder is a few lines and a direct construction names what it changes. The
+    other ``train`` keys (budget, schedule, failure policy) belong to the loop, not to a method.
+    """
+
+    gen_lr: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    eps: float = 1e-8
+    clip_norm: float = 5.0  # global-norm clip of the generator gradient; <= 0 disables
+    batch_size: int = 512  # real-data batch
+    gen_batch_size: int = 512  # generator samples per step (per inner step for LBT)
+
+    @classmethod
+    def from_config(cls, train: TrainConfig, **changes: Any) -> OuterSettings:
+        """The fields of the same names in ``train``, then ``changes`` (the GAN baselines' ``gen_lr``)."""
+        return cls(**{f.name: getattr(train, f.name) for f in fields(cls)} | changes)
+
+    def adam(self, module: nn.Module) -> PureAdamStep:
+        """The generator's Adam on ``module`` (VEEGAN's reconstructor shares it)."""
+        return outer_adam(module, self.gen_lr, self.beta1, self.beta2, self.eps, self.clip_norm)
 
 
 class Method(nn.Module):

@@ -1,32 +1,39 @@
-"""GAN-family methods on the shared loop: GAN, Unrolled GAN, PacGAN, and LBT-GAN.
+"""GAN, Unrolled GAN and PacGAN on the shared loop, with their builders.
 
 They differ only in what the generator's loss sees:
 
 * **GAN** (Goodfellow et al. 2014): the non-saturating loss ``-log D(G(z))``;
 * **PacGAN** (Lin et al. 2018): the same, but the discriminator judges ``pack`` samples at once;
 * **Unrolled GAN** (Metz et al. 2017): the loss is taken at the discriminator after K more of
-  its own (pure Adam) steps, differentiated through with :func:`lbt.unroll.unroll`;
-* **LBT-GAN** (Du et al. 2018): LBT's teaching loss plus ``lambda`` times the GAN loss.
+  its own (pure Adam) steps, differentiated through with :func:`lbt.unroll.unroll`.
 
-Everything is generic: any generator with ``.sample(n)``, any discriminator mapping a batch to
-logits of shape ``(B,)`` or ``(B, 1)``, any estimator whose forward is a per-sample log-likelihood.
-The discriminator's optimizer is a pure :mod:`lbt.optim` Adam, so its state is a checkpointable
-dict and the very same optimizer can be unrolled.
+VEEGAN (:mod:`lbt.methods.veegan`) and LBT-GAN (:mod:`lbt.methods.lbt_gan`) reuse the
+:class:`Adversary` and the checks here. Everything is generic: any generator with ``.sample(n)``,
+any discriminator mapping a batch to logits of shape ``(B,)`` or ``(B, 1)``. The discriminator's
+optimizer is a pure :mod:`lbt.optim` Adam, so its state is a checkpointable dict and the very same
+optimizer can be unrolled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from lbt.methods.base import DataFn, Method, PureAdamStep, outer_adam
-from lbt.methods.lbt import LBT
+from lbt.config import GANConfig
+from lbt.errors import LBTError
+from lbt.methods.base import DataFn, Method, OuterSettings, PureAdamStep, outer_adam
+from lbt.models import make_discriminator, make_generator
+from lbt.models.discriminators import normal_init_
 from lbt.optim import Params, State
 from lbt.unroll import params_of, unroll
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 
 def nonsaturating_loss(fake_logits: Tensor) -> Tensor:
@@ -118,39 +125,44 @@ def make_adversary(
 
 
 class GAN(Method):
-    """Non-saturating GAN; ``packing > 1`` makes it PacGAN, ``unroll_steps > 0`` Unrolled GAN."""
+    """Non-saturating GAN; :class:`PacGAN` packs ``gan.pack`` samples, :class:`UnrolledGAN` unrolls
+    ``gan.unroll_steps`` discriminator steps.
+
+    ``settings`` is the ``gan`` config section (discriminator rate and steps, ``simultaneous``);
+    ``outer`` the generator's Adam and the batch sizes (the builder puts ``gan.gen_lr`` there).
+    """
 
     name = "gan"
+
+    @staticmethod
+    def packing_of(settings: GANConfig) -> int:
+        """Samples per discriminator input (its input is ``packing * x_dim`` wide)."""
+        return 1
+
+    @staticmethod
+    def look_ahead_steps(settings: GANConfig) -> int:
+        """Discriminator steps the generator's loss looks ahead through (0: none)."""
+        return 0
 
     def __init__(
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        *,
-        gen_lr: float = 1e-3,
-        disc_lr: float = 1e-4,
-        beta1: float = 0.5,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        clip_norm: float = 0.0,
-        batch_size: int = 512,
-        gen_batch_size: int | None = None,
-        disc_steps: int = 1,
-        packing: int = 1,
-        unroll_steps: int = 0,
-        simultaneous: bool = False,
+        settings: GANConfig | None = None,
+        outer: OuterSettings | None = None,
     ) -> None:
         super().__init__()
+        s = settings if settings is not None else GANConfig()
+        o = outer if outer is not None else OuterSettings()
         self.generator = generator
         self.discriminator = discriminator
-        self.batch_size = batch_size
-        self.gen_batch_size = gen_batch_size or batch_size
-        self.unroll_steps = unroll_steps
-        self.simultaneous = simultaneous
-        self.adv = make_adversary(
-            discriminator, disc_lr, beta1, beta2, eps, packing=packing, steps=disc_steps
-        )
-        self.gen_opt = outer_adam(generator, gen_lr, beta1, beta2, eps, clip_norm)
+        self.batch_size = o.batch_size
+        self.gen_batch_size = o.gen_batch_size
+        self.unroll_steps = self.look_ahead_steps(s)
+        self.simultaneous = s.simultaneous
+        self.adv = make_adversary(discriminator, s.disc_lr, o.beta1, o.beta2, o.eps,
+                                  packing=self.packing_of(s), steps=s.disc_steps)  # fmt: skip
+        self.gen_opt = o.adam(generator)
 
     def generator_loss(self, data: DataFn) -> Tensor:
         params = None
@@ -192,94 +204,76 @@ class GAN(Method):
 class UnrolledGAN(GAN):
     name = "unrolled-gan"
 
+    @staticmethod
+    def look_ahead_steps(settings: GANConfig) -> int:
+        return settings.unroll_steps
+
 
 class PacGAN(GAN):
     name = "pacgan"
 
-
-class LBTGAN(LBT):
-    """LBT plus a discriminator: generator loss = teaching loss + ``gan_weight`` * GAN loss.
-
-    ``warmup`` > 0 trains G on the GAN loss alone for its first iterations (no unroll, so they are
-    cheap) while the discriminator keeps learning. With ``warmup_fit`` the estimator learns
-    meanwhile, so teaching starts from an estimator that already fits G; without it the estimator
-    stays at its initialisation until the warm-up ends, as in the official Stacked-MNIST code.
-    """
-
-    name = "lbt-gan"
-
-    def __init__(
-        self,
-        generator: nn.Module,
-        estimator: nn.Module,
-        discriminator: nn.Module,
-        *,
-        gan_weight: float = 0.1,
-        disc_lr: float = 1e-4,
-        disc_steps: int = 1,
-        packing: int = 1,
-        warmup: int = 0,
-        warmup_fit: bool = True,
-        **lbt_kwargs: object,
-    ) -> None:
-        super().__init__(generator, estimator, **lbt_kwargs)  # type: ignore[arg-type]
-        self.discriminator = discriminator
-        self.gan_weight = gan_weight
-        self.warmup, self.warmup_fit = warmup, warmup_fit
-        b1, b2, eps = (lbt_kwargs.get(k, d) for k, d in (("beta1", 0.5), ("beta2", 0.999), ("eps", 1e-8)))
-        self.adv = make_adversary(
-            discriminator, disc_lr, float(b1), float(b2), float(eps), packing=packing, steps=disc_steps
-        )
-
-    def generator_losses(self, data: DataFn) -> tuple[Tensor, Tensor]:
-        """(teaching loss, GAN loss) at the current estimator and discriminator."""
-        teach, _ = self.teach(data(self.batch_size))
-        gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
-        return teach, gan
-
-    def generator_loss(self, data: DataFn) -> Tensor:
-        teach, gan = self.generator_losses(data)
-        return teach + self.gan_weight * gan
-
-    def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
-        self._calibrate(data)
-        self._tick()
-        warming = self.warmup > 0 and int(self.steps_done) <= self.warmup
-        fit = (not warming or self.warmup_fit) and self.n_est > 0
-        logs = {"loss_est": self.update_estimator()} if fit else {}
-        n = self.batch_size
-        d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n), self.lr_factor)
-        if warming:
-            gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
-            grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(gan), lr_scale)
-            return {**logs, "loss_disc": d_loss, "loss_gan": float(gan.detach()),
-                    "loss_gen": float(gan.detach()), "grad_norm_gen": grad_norm}  # fmt: skip
-        surrogate, teach = self.teach(data(self.batch_size))
-        gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
-        loss = surrogate + self.gan_weight * gan
-        grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
-        return {
-            **logs,
-            "loss_disc": d_loss,
-            "loss_teach": float(teach),
-            "loss_gan": float(gan.detach()),
-            "loss_gen": float(teach) + self.gan_weight * float(gan.detach()),
-            "grad_norm_gen": grad_norm,
-        }
-
-    @torch.no_grad()
-    def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
-        out = super().diagnostics(data, n)
-        n -= n % self.adv.packing
-        out.update(self.adv.probabilities(data(n), self.sample(n)))
-        return out
-
-    def optimizer_states(self) -> dict[str, State]:
-        return {**super().optimizer_states(), "disc_opt.state": self.adv.opt.state}
-
-    def load_optimizer_states(self, states: dict[str, State]) -> None:
-        super().load_optimizer_states(states)
-        self.adv.opt.state = states["disc_opt.state"]
+    @staticmethod
+    def packing_of(settings: GANConfig) -> int:
+        return settings.pack
 
 
-__all__ = ["GAN", "LBTGAN", "Adversary", "PacGAN", "UnrolledGAN", "discriminator_loss", "nonsaturating_loss"]
+# -- builders (registered in lbt.methods.METHODS) -------------------------------------------------
+def check_config(cfg: Config, packing: int) -> None:
+    """What a GAN-family method needs of the config beyond each key's own range."""
+    t = cfg.train
+    if t.batch_size % packing or t.gen_batch_size % packing:
+        raise LBTError(f"gan.pack={packing} must divide train.batch_size={t.batch_size} "
+                       f"and train.gen_batch_size={t.gen_batch_size}")  # fmt: skip
+    if cfg.gan.recon_weight < 0 or cfg.gan.lbt_gan_weight < 0:
+        raise LBTError("gan.recon_weight and gan.lbt_gan_weight must be >= 0")
+    if cfg.gan.simultaneous and cfg.train.method not in ("gan", "unrolled-gan", "pacgan"):
+        raise LBTError(f"gan.simultaneous is implemented for gan, unrolled-gan and pacgan, "
+                       f"not {cfg.train.method}")  # fmt: skip
+
+
+def init_networks(cfg: Config, *nets: nn.Module | None) -> None:
+    """Re-initialise the networks a builder made (not a user's) when ``gan.init_std`` > 0."""
+    if cfg.gan.init_std > 0:
+        for net in nets:
+            if net is not None:
+                normal_init_(net, cfg.gan.init_std)
+
+
+def gan_outer(cfg: Config) -> OuterSettings:
+    """The pure GAN baselines' generator Adam runs at ``gan.gen_lr`` (LBT-GAN keeps ``train.gen_lr``)."""
+    return OuterSettings.from_config(cfg.train, gen_lr=cfg.gan.gen_lr)
+
+
+def build_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+              estimator: nn.Module | None = None, cls: type[GAN] | None = None) -> GAN:  # fmt: skip
+    """``train.method=gan`` (or ``cls``: Unrolled GAN, PacGAN) with ``model.discriminator``."""
+    cls = cls or GAN
+    packing = cls.packing_of(cfg.gan)
+    check_config(cfg, packing)
+    made = None if generator is not None else make_generator(cfg, x_dim)
+    disc = make_discriminator(cfg, x_dim * packing)
+    init_networks(cfg, made, disc)
+    return cls(generator if generator is not None else made, disc, cfg.gan, gan_outer(cfg))
+
+
+def build_unrolled_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+                       estimator: nn.Module | None = None) -> GAN:  # fmt: skip
+    return build_gan(cfg, x_dim, generator, estimator, UnrolledGAN)
+
+
+def build_pacgan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+                 estimator: nn.Module | None = None) -> GAN:  # fmt: skip
+    return build_gan(cfg, x_dim, generator, estimator, PacGAN)
+
+
+__all__ = [
+    "GAN",
+    "Adversary",
+    "PacGAN",
+    "UnrolledGAN",
+    "build_gan",
+    "build_pacgan",
+    "build_unrolled_gan",
+    "discriminator_loss",
+    "nonsaturating_loss",
+]

@@ -8,16 +8,22 @@ gradient through ``phi*`` is taken is the hypergradient strategy (:mod:`lbt.hype
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from lbt import distributed
-from lbt.config import Config
-from lbt.hypergrad import Hypergradient, TeachingProblem, unrolled
-from lbt.methods.base import DataFn, Method, outer_adam
+from lbt.config import LBTConfig
+from lbt.hypergrad import HYPERGRADIENTS, TeachingProblem, hypergrad_options
+from lbt.methods.base import DataFn, Method, OuterSettings
+from lbt.models import as_estimator, make_estimator, make_generator
 from lbt.models.teachers import Calibrates, Refits, Scheduled
 from lbt.optim import Optimizer, Params, State, adam, sgd
 from lbt.unroll import Loss, functional_loss, params_of, unroll
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 
 def _neg_mean(log_p: Tensor) -> Tensor:
@@ -29,24 +35,21 @@ def _default_steps_done(state: dict, prefix: str, *_: object) -> None:
     state.setdefault(prefix + "steps_done", torch.zeros((), dtype=torch.long))
 
 
-def inner_optimizer(kind: str, lr: float, b1: float, b2: float, eps: float, *,
-                    eps_inside_sqrt: bool = True, second_moment_grad: bool = False) -> Optimizer:  # fmt: skip
-    if kind == "sgd":
-        return sgd(lr)
-    return adam(lr, b1, b2, eps, eps_inside_sqrt=eps_inside_sqrt,
-                differentiate_second_moment=second_moment_grad)  # fmt: skip
-
-
-def inner_from_config(cfg: Config) -> Optimizer:
-    """The estimator's (unrolled) optimizer as ``cfg.lbt`` describes it."""
-    lb, t = cfg.lbt, cfg.train
-    return inner_optimizer(lb.inner_optimizer, lb.est_lr, t.beta1, t.beta2, lb.adam_eps,
-                           eps_inside_sqrt=lb.adam_eps_inside_sqrt,
-                           second_moment_grad=lb.adam_second_moment_grad)  # fmt: skip
+def inner_optimizer(settings: LBTConfig, beta1: float, beta2: float) -> Optimizer:
+    """The teacher's (unrolled) optimizer as ``lbt`` describes it; Adam takes ``train``'s betas."""
+    s = settings
+    if s.inner_optimizer == "sgd":
+        return sgd(s.est_lr)
+    return adam(s.est_lr, beta1, beta2, s.adam_eps, eps_inside_sqrt=s.adam_eps_inside_sqrt,
+                differentiate_second_moment=s.adam_second_moment_grad)  # fmt: skip
 
 
 class LBT(Method):
-    """The generator teaches ``estimator`` (any module whose forward is a per-sample log-density)."""
+    """The generator teaches ``estimator`` (any module whose forward is a per-sample log-density).
+
+    ``settings`` is the ``lbt`` config section (unroll, teacher updates, inner optimizer,
+    hypergradient strategy by name); ``outer`` the generator's Adam and the batch sizes.
+    """
 
     name = "lbt"
 
@@ -54,37 +57,26 @@ class LBT(Method):
         self,
         generator: nn.Module,
         estimator: nn.Module,
-        *,
-        unroll_steps: int = 5,
-        n_est: int = 2,
-        est_steps: int = 5,
-        est_lr_mult: float = 3.0,
-        inner: Optimizer | None = None,
-        gen_lr: float = 1e-3,
-        beta1: float = 0.5,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        clip_norm: float = 5.0,
-        gen_batch_size: int = 512,
-        batch_size: int = 512,
-        hypergrad: Hypergradient = unrolled,
-        hypergrad_options: dict | None = None,
+        settings: LBTConfig | None = None,
+        outer: OuterSettings | None = None,
     ) -> None:
         super().__init__()
+        s = settings if settings is not None else LBTConfig()
+        o = outer if outer is not None else OuterSettings()
         self.generator = generator
         self.estimator = estimator
-        self.unroll_steps = unroll_steps
-        self.n_est = n_est
-        self.est_steps = est_steps
-        self.est_lr_mult = est_lr_mult
-        self.gen_batch_size = gen_batch_size
-        self.batch_size = batch_size
-        self.inner = inner or adam(1e-4, beta1, beta2, eps)
-        self.hypergrad = hypergrad
-        self.hypergrad_options = dict(hypergrad_options or {})  # TeachingProblem.options
+        self.unroll_steps = s.unroll_steps
+        self.n_est = s.n_est
+        self.est_steps = s.est_steps
+        self.est_lr_mult = s.est_lr_mult
+        self.gen_batch_size = o.gen_batch_size
+        self.batch_size = o.batch_size
+        self.inner = inner_optimizer(s, o.beta1, o.beta2)
+        self.hypergrad = HYPERGRADIENTS[s.hypergrad]
+        self.hypergrad_options = hypergrad_options(s)  # TeachingProblem.options
         self.nll = functional_loss(estimator, _neg_mean)
         self.inner_state: State = self.inner.init(params_of(estimator))
-        self.gen_opt = outer_adam(generator, gen_lr, beta1, beta2, eps, clip_norm)
+        self.gen_opt = o.adam(generator)
         # Checkpointed, so a resumed run continues the teacher's schedule where it stood.
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
         self._register_load_state_dict_pre_hook(_default_steps_done)
@@ -196,3 +188,15 @@ class LBT(Method):
     def load_optimizer_states(self, states: dict[str, State]) -> None:
         self.inner_state = states["inner_state"]
         self.gen_opt.state = states["gen_opt.state"]
+
+
+def build_lbt(
+    cfg: Config, x_dim: int, generator: nn.Module | None = None, estimator: nn.Module | None = None
+) -> LBT:
+    """``train.method=lbt``: the configured (or given) generator teaching the configured estimator."""
+    return LBT(
+        generator or make_generator(cfg, x_dim),
+        as_estimator(estimator or make_estimator(cfg, x_dim)),
+        cfg.lbt,
+        OuterSettings.from_config(cfg.train),
+    )

@@ -10,13 +10,21 @@ non-invertible, which the reconstruction term penalises.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
+from lbt.config import GANConfig
 from lbt.errors import LBTError
-from lbt.methods.base import DataFn, Method, outer_adam
-from lbt.methods.gan import make_adversary
+from lbt.methods.base import DataFn, Method, OuterSettings
+from lbt.methods.gan import check_config, gan_outer, init_networks, make_adversary
+from lbt.models import make_discriminator, make_generator
+from lbt.models.toy import glorot_, mlp
 from lbt.optim import State
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 
 class VEEGAN(Method):
@@ -29,31 +37,26 @@ class VEEGAN(Method):
         generator: nn.Module,
         discriminator: nn.Module,
         reconstructor: nn.Module,
-        *,
-        gen_lr: float = 1e-3,
-        disc_lr: float = 1e-4,
-        beta1: float = 0.5,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        clip_norm: float = 0.0,
-        batch_size: int = 512,
-        gen_batch_size: int | None = None,
-        disc_steps: int = 1,
-        recon_weight: float = 1.0,
+        settings: GANConfig | None = None,
+        outer: OuterSettings | None = None,
     ) -> None:
+        """``settings``: the ``gan`` section (discriminator, ``recon_weight``); ``outer``: the
+        generator's Adam, which the reconstructor shares, and the batch sizes."""
         super().__init__()
         if not isinstance(getattr(generator, "z_dim", None), int):
             raise LBTError("veegan needs a generator with an integer z_dim and forward(z) -> x")
+        s = settings if settings is not None else GANConfig()
+        o = outer if outer is not None else OuterSettings()
         self.generator = generator
         self.discriminator = discriminator
         self.reconstructor = reconstructor
         self.z_dim: int = generator.z_dim
-        self.batch_size = batch_size
-        self.gen_batch_size = gen_batch_size or batch_size
-        self.recon_weight = recon_weight
-        self.adv = make_adversary(discriminator, disc_lr, beta1, beta2, eps, steps=disc_steps)
-        self.gen_opt = outer_adam(generator, gen_lr, beta1, beta2, eps, clip_norm)
-        self.rec_opt = outer_adam(reconstructor, gen_lr, beta1, beta2, eps, clip_norm)
+        self.batch_size = o.batch_size
+        self.gen_batch_size = o.gen_batch_size
+        self.recon_weight = s.recon_weight
+        self.adv = make_adversary(discriminator, s.disc_lr, o.beta1, o.beta2, o.eps, steps=s.disc_steps)
+        self.gen_opt = o.adam(generator)
+        self.rec_opt = o.adam(reconstructor)
 
     def _z(self, n: int) -> Tensor:
         return torch.randn(
@@ -124,3 +127,20 @@ class VEEGAN(Method):
         self.gen_opt.state = states["gen_opt.state"]
         self.rec_opt.state = states["rec_opt.state"]
         self.adv.opt.state = states["disc_opt.state"]
+
+
+def build_veegan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
+                 estimator: nn.Module | None = None) -> VEEGAN:  # fmt: skip
+    """``train.method=veegan``: a reconstructor of two ``gan.rec_hidden`` ReLU layers and a
+    ``model.discriminator`` on ``(z, x)`` pairs."""
+    check_config(cfg, 1)
+    made = None if generator is not None else make_generator(cfg, x_dim)
+    gen = generator if generator is not None else made
+    z_dim = getattr(gen, "z_dim", None)
+    if not isinstance(z_dim, int):
+        raise LBTError("veegan needs a generator with an integer z_dim and forward(z) -> x")
+    h = cfg.gan.rec_hidden
+    reconstructor = glorot_(mlp([x_dim, h, h, z_dim], nn.ReLU))
+    disc = make_discriminator(cfg, z_dim + x_dim)
+    init_networks(cfg, made, disc, reconstructor)
+    return VEEGAN(gen, disc, reconstructor, cfg.gan, gan_outer(cfg))

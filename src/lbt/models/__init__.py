@@ -1,6 +1,21 @@
-"""Generators and explicit density estimators."""
+"""Generators, explicit density estimators (teachers) and discriminators, built by name.
 
+Each table maps a config value (``model.generator``, ``model.estimator``, ``model.discriminator``)
+to a builder ``(cfg, dim) -> nn.Module`` defined beside its network; the tables are the only
+list of those names (config validation reads them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from lbt.models.discriminators import build_maxout_discriminator, build_mlp_discriminator
 from lbt.models.teachers import KDETeacher, Refits, Scheduled, Teacher
+from lbt.models.teachers.flow import build_flow
+from lbt.models.teachers.kde import build_kde
 from lbt.models.toy import (
     VAE,
     GaussianEstimator,
@@ -8,9 +23,54 @@ from lbt.models.toy import (
     MLPGenerator,
     TeacherModule,
     as_estimator,
+    build_gaussian,
+    build_mixture,
+    build_mlp_bn_generator,
+    build_mlp_generator,
+    build_vae,
+)
+from lbt.registry import Registry
+
+if TYPE_CHECKING:
+    from lbt.config import Config
+
+NetBuilder = Callable[["Config", int], nn.Module]
+
+GENERATORS: Registry[NetBuilder] = Registry(
+    "model.generator", {"mlp": build_mlp_generator, "mlp-bn": build_mlp_bn_generator}
+)
+ESTIMATORS: Registry[NetBuilder] = Registry("model.estimator", {
+    "vae": build_vae,
+    "mixture": build_mixture,
+    "gaussian": build_gaussian,
+    "kde": build_kde,
+    "flow": build_flow,
+})  # fmt: skip
+# ``dim`` is the flattened feature count the discriminator sees (lbt.models.discriminators).
+DISCRIMINATORS: Registry[NetBuilder] = Registry(
+    "model.discriminator", {"mlp": build_mlp_discriminator, "maxout": build_maxout_discriminator}
 )
 
+
+def make_generator(cfg: Config, x_dim: int) -> nn.Module:
+    """The generator named by ``model.generator``."""
+    return GENERATORS[cfg.model.generator](cfg, x_dim)
+
+
+def make_estimator(cfg: Config, x_dim: int) -> nn.Module:
+    """The estimator (teacher) named by ``model.estimator``."""
+    return ESTIMATORS[cfg.model.estimator](cfg, x_dim)
+
+
+def make_discriminator(cfg: Config, in_dim: int) -> nn.Module:
+    """The discriminator named by ``model.discriminator`` (GAN baselines, LBT-GAN)."""
+    return DISCRIMINATORS[cfg.model.discriminator](cfg, in_dim)
+
+
 __all__ = [
+    "DISCRIMINATORS",
+    "ESTIMATORS",
+    "GENERATORS",
     "VAE",
     "GaussianEstimator",
     "KDETeacher",
@@ -21,4 +81,7 @@ __all__ = [
     "Teacher",
     "TeacherModule",
     "as_estimator",
+    "make_discriminator",
+    "make_estimator",
+    "make_generator",
 ]

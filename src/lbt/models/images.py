@@ -5,18 +5,25 @@ this package, so the core loop, the LBT unroll and MLP modules need no special c
 convolutional modules reshape internally. The estimator follows the package convention
 ``forward(x) = per-sample ELBO`` and holds no batch-norm state (it is called functionally by the
 unroll); the generator may use batch norm because it is always called as an ordinary module.
+The builders at the end make each from a config (``model.generator=dcgan`` etc.); the image
+extension (:mod:`lbt.images`) registers them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lbt.errors import LBTError
 from lbt.models.toy import mlp
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 SIDE = 28
 
@@ -342,3 +349,75 @@ class GaussianVAE(nn.Module):
         """Decoder means at prior draws, in [0, 1] (what the official code plots)."""
         w = self.decoder[0].weight
         return (torch.tanh(self.decoder(torch.randn(n, self.latent, device=w.device, dtype=w.dtype))) + 1) / 2
+
+
+# -- builders: ``model.generator`` / ``estimator`` / ``discriminator=NAME`` from ``images.*`` ------
+
+
+def _hidden(cfg: Config) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in cfg.images.vae_hidden.split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise LBTError(f"images.vae_hidden must be positive integers like 500 or 1000,400, "
+                       f"got {cfg.images.vae_hidden!r}")  # fmt: skip
+    return sizes
+
+
+def _side(cfg: Config) -> int:
+    """Image side: 28 for the MNIST family, else ``data.image_size`` (folder, cifar10)."""
+    return SIDE if cfg.data.name in ("mnist", "stacked-mnist") else cfg.data.image_size
+
+
+def _channels(cfg: Config, x_dim: int, what: str) -> int:
+    side = _side(cfg)
+    if side % 4:
+        raise LBTError(f"{what} needs data.image_size divisible by 4, got {side}")
+    try:
+        return channels_of(x_dim, side)
+    except ValueError:
+        raise LBTError(f"{what} is for images (data.name=mnist, stacked-mnist, folder or cifar10; "
+                       f"{side}x{side} here), but the data has dimension {x_dim}") from None  # fmt: skip
+
+
+def _official(build: Callable[[int, int], nn.Module], cfg: Config, x_dim: int, what: str) -> nn.Module:
+    """Build one of the official natural-image networks; a wrong image side is one LBTError line."""
+    channels = _channels(cfg, x_dim, what)
+    try:
+        return build(channels, _side(cfg))
+    except ValueError as exc:
+        raise LBTError(f"{what}: {exc} (data.image_size)") from None
+
+
+def build_dcgan(cfg: Config, x_dim: int) -> nn.Module:
+    i = cfg.images
+    channels = _channels(cfg, x_dim, "model.generator=dcgan")
+    return DCGANGenerator(cfg.model.z_dim, channels, i.gen_base, i.gen_hidden, i.gen_kernel, _side(cfg))
+
+
+def build_bernoulli_vae(cfg: Config, x_dim: int) -> nn.Module:
+    return BernoulliVAE(x_dim, _hidden(cfg), cfg.model.vae_latent, cfg.images.vae_activation)
+
+
+def build_conv_discriminator(cfg: Config, in_dim: int) -> nn.Module:
+    """PacGAN packs along the feature axis, so ``in_dim`` may be a multiple of one image's size."""
+    channels = _channels(cfg, in_dim, "model.discriminator=conv")
+    return ConvDiscriminator(channels, cfg.images.disc_width, side=_side(cfg))
+
+
+# The official LBT-GAN CIFAR-10 / CelebA networks (docs/images.md, "Natural-image presets").
+def build_dcgan_tanh(cfg: Config, x_dim: int) -> nn.Module:
+    i = cfg.images
+    return _official(lambda c, side: DCGANTanhGenerator(cfg.model.z_dim, c, i.gen_base, i.gen_kernel, side),
+                     cfg, x_dim, "model.generator=dcgan-tanh")  # fmt: skip
+
+
+def build_conv_bn_discriminator(cfg: Config, in_dim: int) -> nn.Module:
+    return _official(lambda c, side: ConvBNDiscriminator(c, cfg.images.disc_width, side),
+                     cfg, in_dim, "model.discriminator=conv-bn")  # fmt: skip
+
+
+def build_gaussian_vae(cfg: Config, x_dim: int) -> nn.Module:
+    i = cfg.images
+    return GaussianVAE(x_dim, _hidden(cfg), cfg.model.vae_latent, i.vae_activation, cfg.model.vae_x_var)

@@ -3,15 +3,20 @@
 Every estimator's ``forward(x)`` returns a per-sample log-likelihood (or a lower bound on it, the
 ELBO for the VAE). That single convention is what the unroll differentiates through with
 ``torch.func.functional_call``; a user's module that names it ``log_prob`` or ``elbo`` instead is
-adapted by :func:`as_estimator`.
+adapted by :func:`as_estimator`. The ``build_*`` functions at the end make each network from a
+config; :mod:`lbt.models` names them.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 
 class TeacherModule(nn.Module):
@@ -216,3 +221,31 @@ def as_estimator(module: nn.Module) -> nn.Module:
     if _returns_distribution(module):
         return _MethodAsForward(module, "distribution")
     return module
+
+
+# -- builders: ``model.generator`` / ``model.estimator=NAME`` (registered in lbt.models) ----------
+def build_mlp_generator(cfg: Config, x_dim: int) -> MLPGenerator:
+    """``mlp``: the paper's generator (``model.gen_layers`` layers of ``model.gen_hidden``)."""
+    m = cfg.model
+    return MLPGenerator(m.z_dim, x_dim, m.gen_hidden, m.gen_layers, m.gen_activation)
+
+
+def build_mlp_bn_generator(cfg: Config, x_dim: int) -> MLPGenerator:
+    """``mlp-bn``: the same with batch norm in every hidden layer (PacGAN's 2-D generator)."""
+    m = cfg.model
+    return MLPGenerator(m.z_dim, x_dim, m.gen_hidden, m.gen_layers, m.gen_activation, batchnorm=True)
+
+
+def build_vae(cfg: Config, x_dim: int) -> VAE:
+    m = cfg.model
+    return VAE(x_dim, m.vae_latent, m.est_hidden, m.vae_x_var)
+
+
+def build_mixture(cfg: Config, x_dim: int) -> MixtureEstimator:
+    m = cfg.model
+    return MixtureEstimator(x_dim, m.mixture_components, init_std=m.mixture_init_std,
+                            init_from_samples=m.mixture_init == "samples")  # fmt: skip
+
+
+def build_gaussian(cfg: Config, x_dim: int) -> GaussianEstimator:
+    return GaussianEstimator(x_dim)

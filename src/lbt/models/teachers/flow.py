@@ -10,10 +10,15 @@ parameters. :class:`FlowTeacher` therefore builds the distribution and evaluates
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from lbt.models.toy import TeacherModule
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 FLOW_KINDS = ("nsf", "maf")
 
@@ -47,3 +52,9 @@ class FlowTeacher(TeacherModule):
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
         return self.flow().sample((n,))
+
+
+def build_flow(cfg: Config, x_dim: int) -> FlowTeacher:
+    """``model.estimator=flow`` from the ``model.flow_*`` keys."""
+    m = cfg.model
+    return FlowTeacher(x_dim, m.flow_kind, m.flow_transforms, m.flow_hidden)

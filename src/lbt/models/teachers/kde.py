@@ -12,12 +12,16 @@ the bandwidths are multiples of the real data's standard deviation (measured onc
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from lbt.models.toy import TeacherModule
 from lbt.optim import Params
+
+if TYPE_CHECKING:
+    from lbt.config import Config
 
 BANDWIDTH_RULES = ("fixed", "anneal", "scott")
 
@@ -95,3 +99,10 @@ class KDETeacher(TeacherModule):
     def sample(self, n: int) -> Tensor:
         idx = torch.randint(0, self.centres.shape[0], (n,), device=self.centres.device)
         return self.centres[idx] + self.bandwidth * torch.randn(n, self.centres.shape[1], device=idx.device)
+
+
+def build_kde(cfg: Config, x_dim: int) -> KDETeacher:
+    """``model.estimator=kde`` from the ``model.kde_*`` keys."""
+    m = cfg.model
+    return KDETeacher(x_dim, m.kde_bandwidth, rule=m.kde_rule, bandwidth_final=m.kde_bandwidth_final,
+                      anneal_steps=m.kde_anneal_steps, relative=m.kde_relative)  # fmt: skip

@@ -42,7 +42,7 @@ class DigitNet(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate activations ``(N, 128)`` (after the hidden layer's ReLU): the feature space
-        of ``fd_classifier`` (lbt.image_metrics)."""
+        of ``fd_classifier`` (lbt.metrics.images)."""
         return self.net[:-1](x.reshape(-1, 1, 28, 28))
 
 

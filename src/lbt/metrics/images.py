@@ -1,9 +1,13 @@
-"""Image metrics people compare by: Fréchet distances, KID and the Inception Score.
+"""Image metrics: held-out likelihoods, Stacked-MNIST modes, Fréchet distances, KID and the Inception Score.
+
+:class:`ImageMetrics` scores a generator on one image data set (what ``evaluate`` of the image
+data sets in :mod:`lbt.datasets.images` returns): the teacher's held-out ELBO / IWAE where there
+is a test split, the modes of Stacked MNIST, and the Fréchet distances below.
 
 Two feature spaces (docs/metrics.md, "Image metrics"):
 
 * **The project's own MNIST classifier** (``fd_classifier``): the penultimate (128-d, post-ReLU)
-  activations of :class:`lbt.classifier.DigitNet`, which is trained and cached by the project, so
+  activations of :class:`lbt.metrics.classifier.DigitNet`, which is trained and cached by the project, so
   this works offline everywhere. Stacked MNIST: the three channels go through the classifier
   separately and their features are **concatenated** (384-d), so the distance sees each channel's
   digit quality and also the joint statistics of the channels (which digit goes with which).
@@ -27,12 +31,18 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lbt.datasets.stacked import CHANNEL, MODES, mode_index
 from lbt.errors import LBTError
+
+if TYPE_CHECKING:
+    from lbt.config import Config
+    from lbt.methods.base import Method
 
 # NVIDIA's TorchScript Inception-v3 (the 2015-12-05 TensorFlow graph), as StyleGAN2-ADA / StyleGAN3 use it
 WEIGHTS_URL = (
@@ -99,7 +109,7 @@ def fd_features(a: Tensor, b: Tensor) -> float:
 def classifier_features(model: nn.Module, x: Tensor, channels: int = 1, batch: int = 2000) -> Tensor:
     """DigitNet penultimate features of flat images ``(N, channels * 784)`` in [0, 1]:
     ``(N, 128 * channels)``, the channels' features concatenated in channel order."""
-    from lbt.classifier import features
+    from lbt.metrics.classifier import features
 
     flat = x.reshape(len(x) * channels, 784)  # rows: image 0 ch 0, 1, 2; image 1 ...
     return features(model, flat.clamp(0, 1), batch).reshape(len(x), -1)
@@ -301,3 +311,161 @@ class InceptionMetrics:
                    "inception_score": float(is_mean), "inception_score_std": float(is_std)}  # fmt: skip
         out.update({"inception_samples": len(pool), "inception_reference_samples": len(ref)})
         return {k: (v if math.isfinite(v) else math.nan) for k, v in out.items()}
+
+
+# -- Stacked MNIST: the mode of each image, read by the digit classifier ------------------------
+
+CONFIDENT = 0.9
+
+
+@torch.no_grad()
+def classify_modes(classifier: nn.Module, x: Tensor, batch: int = 2000) -> Tensor:
+    """Mode of each flat stacked image: the classifier labels every channel separately."""
+    return classify_confident(classifier, x, batch)[0]
+
+
+@torch.no_grad()
+def classify_confident(classifier: nn.Module, x: Tensor, batch: int = 2000) -> tuple[Tensor, Tensor]:
+    """Modes, and whether all three digits were recognised with probability >= ``CONFIDENT``."""
+    from lbt.metrics.classifier import predict_proba
+
+    channels = x.reshape(len(x) * 3, CHANNEL)  # rows ordered (image 0: ch 0, 1, 2; image 1: ...)
+    conf, digits = predict_proba(classifier, channels.cpu(), batch).max(1)
+    return mode_index(digits.reshape(len(x), 3)), (conf.reshape(len(x), 3) >= CONFIDENT).all(1)
+
+
+def stacked_mode_metrics(modes: Tensor, total: int = MODES) -> dict[str, float]:
+    """Modes covered (at least one sample) and KL(sample mode histogram || uniform), in nats.
+
+    A plain dict of Stacked-MNIST mode counts, unlike :func:`lbt.metrics.mode_metrics` (2-D
+    mixtures, which also scores sample quality)."""
+    counts = torch.bincount(modes.long(), minlength=total).double()
+    p = counts / counts.sum()
+    nz = p > 0
+    kl = float((p[nz] * torch.log(p[nz] * total)).sum())
+    return {"modes_covered": int(nz.sum()), "modes_total": total, "kl_to_uniform": kl,
+            "max_kl": math.log(total)}  # fmt: skip
+
+
+# -- scoring a generator on an image data set ---------------------------------------------------
+
+
+@torch.no_grad()
+def generate(method: Method, n: int, chunk: int = 2000, side_stream: bool = False) -> Tensor:
+    """``n`` generator samples on the CPU, drawn in chunks. ``side_stream``: from a fork of the
+    random streams, so that the metrics drawn afterwards see the same random numbers as without."""
+    if not side_stream:
+        return torch.cat([method.sample(min(chunk, n - i)).cpu() for i in range(0, n, chunk)])
+    dev = next(iter(method.parameters()), torch.empty(0)).device
+    cuda = [torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        return generate(method, n, chunk)
+
+
+class ImageMetrics:
+    """The metrics of one image data set (``data``: an :mod:`lbt.datasets.images` reader).
+
+    What is measured follows the data: ``elbo_test`` / ``iwae_test`` where it has a test split,
+    ``fd_classifier`` for the MNIST family (``data.classifier_fd``), mode counts for Stacked MNIST
+    (``data.modes``), and FID / KID / IS at the final evaluation when ``eval.inception_weights`` is
+    set. The detector is loaded here, so that a missing, unreadable or wrong file fails before any
+    training; the classifier and the reference statistics are made on first use.
+    """
+
+    def __init__(self, data: Any, cfg: Config) -> None:
+        self.data = data
+        self.final_n = cfg.eval.samples  # IWAE and Inception (costly) only at the final evaluation
+        self.fd_samples, self.inception_n = cfg.eval.fd_samples, cfg.eval.inception_samples
+        self.iw_images, self.iw_samples = cfg.images.iw_images, cfg.images.iw_samples
+        self._classifier: tuple[nn.Module, float] | None = None
+        self._fd: ClassifierFD | None = None
+        self.inception: InceptionMetrics | None = None
+        if cfg.eval.inception_weights:
+            self.inception = InceptionMetrics(load_inception(cfg.eval.inception_weights))
+
+    def evaluate(self, method: Method, n: int) -> dict[str, float]:
+        if getattr(self.data, "modes", None):
+            return self.stacked(method, n)
+        est = getattr(method, "estimator", None)
+        has_test = getattr(self.data, "test_u8", None) is not None
+        out = self.likelihoods(est, n >= self.final_n) if est is not None and has_test else {}
+        if self.data.classifier_fd:
+            out.update(self.fd_metrics(generate(method, min(n, self.fd_samples), side_stream=True)))
+        out.update(self.final_metrics(method, n))
+        return out
+
+    def stacked(self, method: Method, n: int) -> dict[str, float]:
+        """Modes covered and KL to uniform on ``n`` samples (standard protocol: n = 26,000); the
+        first ``eval.fd_samples`` of the same samples give ``fd_classifier``."""
+        clf, acc = self.classifier()
+        parts, kept = [], []
+        for i in range(0, n, 2000):
+            x = method.sample(min(2000, n - i)).cpu()
+            parts.append(classify_confident(clf, x))
+            if i < self.fd_samples:
+                kept.append(x[: self.fd_samples - i])
+        modes = torch.cat([m for m, _ in parts])
+        confident = torch.cat([c for _, c in parts])
+        out: dict[str, float] = {
+            **stacked_mode_metrics(modes, self.data.modes),
+            "mode_samples": n,
+            "classifier_test_accuracy": acc,
+            # the 2-D metric's name, read by progress lines and tables: here the fraction of
+            # samples whose three digits are all recognised with p >= 0.9
+            "high_quality_fraction": float(confident.double().mean()),
+            # argmax labels count a mode even for an unreadable blob; this counts only modes hit
+            # by at least one sample whose three digits are all recognised with p >= 0.9
+            "modes_covered_confident": int(torch.unique(modes[confident]).numel()),
+        }
+        est = getattr(method, "estimator", None)
+        if est is not None:
+            out.update(self.likelihoods(est, n >= self.final_n))
+        out.update(self.fd_metrics(torch.cat(kept)))
+        out.update(self.final_metrics(method, n))
+        return out
+
+    def final_metrics(self, method: Method, n: int) -> dict[str, float]:
+        """FID / KID / IS, at the final evaluation only, when ``eval.inception_weights`` is set."""
+        return self.inception_metrics(method) if self.inception is not None and n >= self.final_n else {}
+
+    def classifier(self) -> tuple[nn.Module, float]:
+        if self._classifier is None:
+            from lbt.metrics.classifier import load_or_train
+
+            self._classifier = load_or_train(self.data.directory)
+        return self._classifier
+
+    def fd_metrics(self, x: Tensor) -> dict[str, float]:
+        """``fd_classifier``: Fréchet distance of generated ``x`` to 10,000 real test images in the
+        digit classifier's penultimate feature space (per channel, concatenated)."""
+        if self._fd is None:
+            self._fd = ClassifierFD(
+                self.classifier()[0], self.data.real_reference(10_000), self.data.channels
+            )
+        return {"fd_classifier": self._fd(x), "fd_samples": len(x)}
+
+    def inception_metrics(self, method: Method) -> dict[str, float]:
+        """``fid``, ``kid``, ``inception_score`` on ``eval.inception_samples`` generated images
+        against as many real held-out images (or all there are)."""
+        m, c, s = self.inception, self.data.channels, self.data.side
+        assert m is not None
+        dev = next(iter(method.parameters()), torch.empty(0)).device
+        m.extractor.to(dev)
+        if m.reference is None:
+            m.set_reference(to_uint8_rgb(self.data.real_reference(self.inception_n), c, s))
+        return m(to_uint8_rgb(generate(method, self.inception_n, side_stream=True), c, s))
+
+    @torch.no_grad()
+    def likelihoods(self, est: nn.Module, with_iwae: bool) -> dict[str, float]:
+        """Mean one-sample ELBO of the held-out set (paper: -97.4) and, finally, the IWAE bound."""
+        x = self.data.test_set()
+        dev = next(est.parameters()).device
+        elbo = torch.cat([est(x[i : i + 1000].to(dev)).cpu() for i in range(0, len(x), 1000)])
+        out = {"elbo_test": float(elbo.mean())}
+        if with_iwae and hasattr(est, "iwae"):
+            xs = x[: self.iw_images]
+            k = self.iw_samples
+            iw = torch.cat([est.iwae(xs[i : i + 100].to(dev), k).cpu() for i in range(0, len(xs), 100)])
+            out["iwae_test"] = float(iw.mean())
+            out["iwae_samples"] = k
+        return out
