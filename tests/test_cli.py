@@ -137,3 +137,20 @@ def test_presets_and_keys_list(cli):
         assert name in res.stdout
     res = cli("keys")
     assert "lbt.unroll_steps = 5" in res.stdout
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`lbt presets | head -1`: the reader has gone; no traceback, exit 0."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # no reader from the start: the first write fails with EPIPE, deterministically
+    try:
+        res = subprocess.run([sys.executable, "-m", "lbt.cli", "presets"], stdout=write,
+                             stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    finally:
+        os.close(write)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
