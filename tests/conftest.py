@@ -12,6 +12,23 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 REPO = Path(__file__).resolve().parents[1]
 
 
+def mnist_dir() -> Path | None:
+    """Where the four MNIST files are: $LBT_DATA_DIR or ../shared/data/mnist, else None."""
+    for cand in (os.environ.get("LBT_DATA_DIR", ""), str(REPO.parent / "shared" / "data" / "mnist")):
+        if cand and (Path(cand) / "t10k-labels-idx1-ubyte.gz").exists():
+            return Path(cand)
+    return None
+
+
+MNIST_DIR = mnist_dir()
+if MNIST_DIR is None and os.environ.get("CI"):
+    # CI always has ../shared/data/mnist: a missing copy is a broken setup, never a silent skip.
+    raise RuntimeError("CI run without MNIST: expected $LBT_DATA_DIR or ../shared/data/mnist")
+needs_mnist = pytest.mark.skipif(
+    MNIST_DIR is None, reason="MNIST not found in $LBT_DATA_DIR or ../shared/data/mnist"
+)
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
     """Run ``python -m lbt.cli ARGS`` in a subprocess (the real entry point, exit codes included)."""
     import subprocess

@@ -5,11 +5,12 @@ classifier FD on real MNIST."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import MNIST_DIR as DATA
+from conftest import needs_mnist
 from torch import Tensor, nn
 
 from lbt.errors import LBTError
@@ -23,22 +24,8 @@ from lbt.metrics.images import (
     to_uint8_rgb,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 # torch >= 2.10 marks torch.jit deprecated; the detector file is TorchScript all the same
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.* is deprecated:DeprecationWarning")
-
-
-def mnist_dir() -> Path | None:
-    for cand in (os.environ.get("LBT_DATA_DIR", ""), str(REPO.parent / "shared" / "data" / "mnist")):
-        if cand and (Path(cand) / "t10k-labels-idx1-ubyte.gz").exists():
-            return Path(cand)
-    return None
-
-
-DATA = mnist_dir()
-needs_mnist = pytest.mark.skipif(
-    DATA is None, reason="MNIST not found in $LBT_DATA_DIR or ../shared/data/mnist"
-)
 
 
 # -- the Fréchet distance ----------------------------------------------------------------------
@@ -139,7 +126,13 @@ def test_fid_of_a_sample_with_itself_is_zero_and_grows_with_noise(small_detector
     for s in scores:
         assert s["inception_samples"] == 300 and s["inception_reference_samples"] == 300
         assert all(math.isfinite(s[k]) for k in ("kid_std", "inception_score", "inception_score_std"))
-        assert 1.0 <= s["inception_score"] <= 10.0  # exp(KL) over 10 classes
+    # Inception Score on hand-made class probabilities with known answers: every image sure of its
+    # class and the ten classes equally used -> ~10 (the number of classes); no image sure -> 1.
+    pool = m.features(to_uint8_rgb(real, 1, 16), probs=False)[0]
+    sure = torch.log_softmax(30.0 * torch.nn.functional.one_hot(torch.arange(300) % 10, 10).double(), 1)
+    unsure = torch.full((300, 10), -math.log(10.0), dtype=torch.float64)
+    assert m.from_features(pool, sure)["inception_score"] > 9.0
+    assert m.from_features(pool, unsure)["inception_score"] == pytest.approx(1.0, abs=1e-6)
     # torchmetrics' FID and lbt's own frechet_distance agree on the same features
     noisy = to_uint8_rgb(real + 0.2 * torch.randn(real.shape, generator=g), 1, 16)
     pool, logp = m.features(noisy)

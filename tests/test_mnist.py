@@ -7,36 +7,19 @@ tests skip only when neither exists.
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import MNIST_DIR as DATA
+from conftest import needs_mnist
 
 from lbt.datasets import mnist
 from lbt.datasets.stacked import MODES, mode_index, stack, stacked_set
 from lbt.errors import LBTError
 from lbt.metrics.images import classify_modes, stacked_mode_metrics
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def mnist_dir() -> Path | None:
-    for cand in (os.environ.get("LBT_DATA_DIR", ""), str(REPO.parent / "shared" / "data" / "mnist")):
-        if cand and (Path(cand) / "t10k-labels-idx1-ubyte.gz").exists():
-            return Path(cand)
-    return None
-
-
-DATA = mnist_dir()
-if DATA is None and os.environ.get("CI"):
-    # CI always has ../shared/data/mnist: a missing copy is a broken setup, never a silent skip.
-    raise RuntimeError("CI run without MNIST: expected $LBT_DATA_DIR or ../shared/data/mnist")
-needs_mnist = pytest.mark.skipif(
-    DATA is None, reason="MNIST not found in $LBT_DATA_DIR or ../shared/data/mnist"
-)
 
 
 @needs_mnist
