@@ -89,6 +89,24 @@ def test_kde_log_prob_is_the_equal_weight_mixture_density():
     assert torch.allclose(teacher(x), data.log_prob(x), atol=1e-4)
 
 
+def test_fused_kde_log_prob_matches_plain_autograd_and_finite_differences():
+    from lbt.models.teachers.kde import kde_log_prob, kde_log_prob_reference
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 3, dtype=D, generator=g).requires_grad_()
+    centres = torch.randn(5, 3, dtype=D, generator=g).requires_grad_()
+    h = torch.tensor(0.8, dtype=D, requires_grad=True)
+    torch.autograd.gradcheck(kde_log_prob, (x, centres, h))
+    weights = torch.randn(7, dtype=D, generator=g)
+    fused = torch.autograd.grad((kde_log_prob(x, centres, h) * weights).sum(), (x, centres, h))
+    plain = torch.autograd.grad((kde_log_prob_reference(x, centres, h) * weights).sum(), (x, centres, h))
+    for a, b in zip(fused, plain, strict=True):
+        assert torch.allclose(a, b, atol=1e-10)
+    with pytest.raises(RuntimeError):  # first-order only, refused rather than silently wrong
+        (gx,) = torch.autograd.grad(kde_log_prob(x, centres, h).sum(), x, create_graph=True)
+        gx.sum().backward()
+
+
 def test_kde_bandwidth_rules():
     anneal = KDETeacher(2, 0.2, rule="anneal", bandwidth_final=0.05, anneal_steps=100)
     for it, want in [(0, 0.2), (50, 0.1), (100, 0.05), (1000, 0.05)]:
