@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from lbt import Trainer
-from lbt.presets import KDE_LBT
+from lbt.config.presets import KDE_LBT
 
 _FIT = {"n_est": 1, "est_steps": 5, "unroll_steps": 5}
 TEACHERS: dict[str, dict[str, Any]] = {

@@ -4,7 +4,7 @@ Declared as the entry point ``images`` of the group ``lbt.extensions`` (pyprojec
 loaded like any third-party extension (:mod:`lbt.registry`). :func:`register` adds its config
 section ``images`` (:class:`ImageConfig`), the data sets (:mod:`lbt.datasets.images`), the
 networks (:mod:`lbt.models.images`) and the image presets (``IMAGE_PRESETS`` in
-:mod:`lbt.presets`). Their metrics are in :mod:`lbt.metrics.images`, their figures in
+:mod:`lbt.config.presets`). Their metrics are in :mod:`lbt.metrics.images`, their figures in
 :mod:`lbt.plots`; ``lbt data`` is a command of :mod:`lbt.cli`.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lbt.config.presets import IMAGE_PRESETS
 from lbt.datasets.images import BINARIZE, CIFAR10Images, FolderImages, MNISTImages, StackedMNIST
 from lbt.models import images as nets
-from lbt.presets import IMAGE_PRESETS
 from lbt.registry import Registries
 
 

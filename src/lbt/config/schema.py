@@ -1,26 +1,20 @@
-"""Typed run configuration and ``key=value`` overrides with clear errors (presets: ``lbt.presets``).
+"""The config schema: typed sections, their ranges and choices, and ``key=value`` overrides.
 
 A config is a tree of dataclasses; its dotted keys (``train.gen_lr``) are what ``--set`` and the
 presets address. Every value is coerced to the field's declared type and range-checked, so a
 typo or a bad value fails before any work starts, with one line that names the key. Names that
-a registry owns (methods, networks, data sets, presets) are checked against that registry at
-validation time; an extension adds its own section (``images.*``) to :data:`SECTIONS`.
+a registry owns (methods, networks, data sets) are checked against that registry at validation
+time; an extension adds its own section (``images.*``) to :data:`SECTIONS`.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from lbt import presets as _presets
 from lbt.errors import LBTError
-from lbt.presets import DEFAULT_PRESET, KDE_LBT, KDE_LBT_GAN, pacgan_2d  # noqa: F401 (re-exported)
 from lbt.registry import Registry
 
 
@@ -193,8 +187,6 @@ CHOICES: Registry[tuple[str, ...]] = Registry("config choice", {
     "data.on_bad_file": ("skip", "error"),
     "device": ("cpu", "cuda", "auto"),
 })  # fmt: skip
-# Every preset by name: the core ones (lbt.presets) and those extensions register.
-PRESETS: Registry[dict[str, Any]] = Registry("preset", _presets.PRESETS)
 
 
 def registry_choices() -> dict[str, tuple[str, ...]]:
@@ -246,16 +238,6 @@ NON_NEGATIVE = {
     "lbt.implicit_iters",
     "lbt.implicit_damping",
 }
-
-
-def register_preset(
-    name: str, values: dict[str, Any], choices: dict[str, tuple[str, ...]] | None = None
-) -> None:
-    """Add a preset and extend the allowed choices of some keys (``registry.presets`` and
-    ``registry.choices`` in an extension's ``register`` do the same)."""
-    PRESETS[name] = values
-    for key, extra in (choices or {}).items():
-        CHOICES[key] = tuple(dict.fromkeys(CHOICES.get(key, ()) + extra))
 
 
 def _fields(obj: Any, prefix: str = "") -> dict[str, tuple[Any, dataclasses.Field]]:
@@ -377,105 +359,3 @@ def validate(cfg: Config) -> Config:
     if cfg.eval.samples < 2 or cfg.eval.train_samples < 2:
         raise LBTError("eval.samples and eval.train_samples must be at least 2")
     return cfg
-
-
-def recipe_key(method: str, recipe: str = "") -> str:
-    """How a preset names a method's recipe: ``gan``, or ``gan@pacgan`` for a named variant."""
-    return f"{method}@{recipe}" if recipe else method
-
-
-def split_method(spec: str) -> tuple[str, str]:
-    """``gan@pacgan`` -> (``gan``, ``pacgan``); ``lbt`` -> (``lbt``, ``""``)."""
-    method, _, recipe = spec.partition("@")
-    return method, recipe
-
-
-def build(
-    preset: str | None = None,
-    overrides: list[tuple[str, Any]] | dict[str, Any] | None = None,
-    **top: Any,
-) -> Config:
-    """Defaults, the preset, its recipe for the chosen method, ``overrides``, then validation.
-
-    A preset may hold ``recipes``: per-method overrides keyed by method name (applied when that
-    method is trained) or ``method@name`` (applied on top when ``recipe=name`` is also set, e.g.
-    the settings of a baseline's own paper).
-    """
-    name = preset or DEFAULT_PRESET
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise LBTError(f"unknown preset {name!r} (available: {', '.join(sorted(PRESETS))}){hint}")
-    items = list(overrides.items() if isinstance(overrides, dict) else (overrides or []))
-    items += [(k, v) for k, v in top.items() if v is not None]
-    values = dict(PRESETS[name])
-    recipes: dict[str, dict[str, Any]] = values.pop("recipes", {})
-    cfg = Config()
-    apply(cfg, values)
-    probe = copy.deepcopy(cfg)  # which method and recipe the overrides ask for
-    for k, v in items:
-        set_value(probe, k, v)
-    method, recipe = probe.train.method, probe.recipe
-    if method in recipes:
-        apply(cfg, recipes[method])
-    if recipe:
-        key = recipe_key(method, recipe)
-        if key not in recipes:
-            have = sorted(k for k in recipes if "@" in k)
-            raise LBTError(f"preset {name!r} has no recipe {key!r} (it has: {', '.join(have) or 'none'})")
-        apply(cfg, recipes[key])
-    cfg.preset = name
-    for k, v in items:
-        set_value(cfg, k, v)
-    return validate(cfg)
-
-
-def save(cfg: Config, path: Path, meta: dict[str, Any] | None = None) -> None:
-    doc = cfg.to_dict()
-    if meta:
-        doc["meta"] = meta
-    from lbt.rundir import atomic_write_text
-
-    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
-
-
-def load(path: Path) -> Config:
-    """Read a run's ``config.yaml`` back (its ``meta`` block is informational and ignored)."""
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise LBTError(f"no config.yaml in {Path(path).parent} (is it a run directory?)") from None
-    except yaml.YAMLError as exc:
-        raise LBTError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise LBTError(f"{path} does not hold a config mapping")
-    doc.pop("meta", None)
-    cfg = Config()
-    apply(cfg, doc)
-    return validate(cfg)
-
-
-# Keys a resumed run may change: budgets, evaluation, schedules, failure policy. Everything else
-# (data, networks, method, batch sizes, optimizer form) must match the checkpoint.
-RESUMABLE_PREFIXES = ("train.iterations", "train.time_limit", "train.checkpoint_every", "train.on_nan",
-                      "train.max_rollbacks", "train.rollback_lr_factor", "train.gen_lr", "eval.",
-                      "train.dist_timeout",
-                      "device", "data.path", "data.dir")  # fmt: skip
-
-
-def from_dict(doc: dict[str, Any]) -> Config:
-    cfg = Config()
-    apply(cfg, {k: v for k, v in doc.items() if k != "meta"})
-    return cfg
-
-
-def check_resumable(old: Config, new: Config) -> None:
-    """Refuse to resume when a key that shapes the checkpoint's state has changed."""
-    a, b = _fields(old), _fields(new)
-    for key in sorted(a):
-        if key.startswith(RESUMABLE_PREFIXES) or key == "preset":
-            continue
-        va, vb = getattr(a[key][0], a[key][1].name), getattr(b[key][0], b[key][1].name)
-        if va != vb:
-            raise LBTError(f"cannot resume with {key}={vb!r}: the run was trained with {key}={va!r} "
-                           "(start a new run with --out to change it)")  # fmt: skip

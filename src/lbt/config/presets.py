@@ -1,16 +1,23 @@
-"""The named presets: plain nested dicts of config values, applied over the defaults by ``lbt.config``.
+"""The named presets, plain nested dicts of config values, and building a config from one.
 
-Kept apart from the schema so that a preset reads as data: the paper-faithful ``paper-*``
-recipes, the fast ones, and the hard 2-D suite whose per-method recipes live under ``recipes``
-(docs/presets.md says what each changes and why). The image presets (``IMAGE_PRESETS``, at the
-end) are registered by the image extension (:mod:`lbt.images`) with the data sets they need; other
-extensions register theirs the same way. ``lbt.config.PRESETS`` is the registry of them all.
+Presets are data: the paper-faithful ``paper-*`` recipes, the fast ones, and the hard 2-D suite
+whose per-method recipes live under ``recipes`` (docs/presets.md says what each changes and
+why). The image presets (``IMAGE_PRESETS``) are registered by the image extension
+(:mod:`lbt.images`) together with the data sets they need; other extensions register theirs the
+same way. :data:`PRESETS` is the registry of them all, and :func:`build` applies one (and a
+method's recipe, and the overrides) over the schema's defaults (:mod:`lbt.config.schema`).
 """
 
 from __future__ import annotations
 
+import copy
+import difflib
 import math
 from typing import Any
+
+from lbt.config.schema import CHOICES, Config, apply, set_value, validate
+from lbt.errors import LBTError
+from lbt.registry import Registry
 
 # LBT with the closed-form kernel-density teacher (lbt.models.teachers.kde). Bandwidths are
 # multiples of the data's standard deviation, so the recipe carries over to other radii,
@@ -48,7 +55,8 @@ def pacgan_2d(pack: int = 1) -> dict[str, Any]:
     }  # fmt: skip
 
 
-PRESETS: dict[str, dict[str, Any]] = {
+# The core presets; :data:`PRESETS` (the registry, below) holds these and the extensions'.
+CORE_PRESETS: dict[str, dict[str, Any]] = {
     # Fast default: same networks and objective, cheaper exact estimator (see docs/presets.md).
     "ring": {
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
@@ -292,3 +300,69 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
     "celeba-lbt-gan": _natural("folder", 64),  # needs --set data.path=DIR (aligned CelebA images)
     "folder-lbt-gan": _natural("folder", 32),  # needs --set data.path=DIR
 }
+
+
+# -- the registry, and a config built from a preset ------------------------------------------
+# Every preset by name: the core ones and those the extensions register.
+PRESETS: Registry[dict[str, Any]] = Registry("preset", CORE_PRESETS)
+
+
+def register_preset(
+    name: str, values: dict[str, Any], choices: dict[str, tuple[str, ...]] | None = None
+) -> None:
+    """Add a preset and extend the allowed choices of some keys (``registry.presets`` and
+    ``registry.choices`` in an extension's ``register`` do the same)."""
+    PRESETS[name] = values
+    for key, extra in (choices or {}).items():
+        CHOICES[key] = tuple(dict.fromkeys(CHOICES.get(key, ()) + extra))
+
+
+def recipe_key(method: str, recipe: str = "") -> str:
+    """How a preset names a method's recipe: ``gan``, or ``gan@pacgan`` for a named variant."""
+    return f"{method}@{recipe}" if recipe else method
+
+
+def split_method(spec: str) -> tuple[str, str]:
+    """``gan@pacgan`` -> (``gan``, ``pacgan``); ``lbt`` -> (``lbt``, ``""``)."""
+    method, _, recipe = spec.partition("@")
+    return method, recipe
+
+
+def build(
+    preset: str | None = None,
+    overrides: list[tuple[str, Any]] | dict[str, Any] | None = None,
+    **top: Any,
+) -> Config:
+    """Defaults, the preset, its recipe for the chosen method, ``overrides``, then validation.
+
+    A preset may hold ``recipes``: per-method overrides keyed by method name (applied when that
+    method is trained) or ``method@name`` (applied on top when ``recipe=name`` is also set, e.g.
+    the settings of a baseline's own paper).
+    """
+    name = preset or DEFAULT_PRESET
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LBTError(f"unknown preset {name!r} (available: {', '.join(sorted(PRESETS))}){hint}")
+    items = list(overrides.items() if isinstance(overrides, dict) else (overrides or []))
+    items += [(k, v) for k, v in top.items() if v is not None]
+    values = dict(PRESETS[name])
+    recipes: dict[str, dict[str, Any]] = values.pop("recipes", {})
+    cfg = Config()
+    apply(cfg, values)
+    probe = copy.deepcopy(cfg)  # which method and recipe the overrides ask for
+    for k, v in items:
+        set_value(probe, k, v)
+    method, recipe = probe.train.method, probe.recipe
+    if method in recipes:
+        apply(cfg, recipes[method])
+    if recipe:
+        key = recipe_key(method, recipe)
+        if key not in recipes:
+            have = sorted(k for k in recipes if "@" in k)
+            raise LBTError(f"preset {name!r} has no recipe {key!r} (it has: {', '.join(have) or 'none'})")
+        apply(cfg, recipes[key])
+    cfg.preset = name
+    for k, v in items:
+        set_value(cfg, k, v)
+    return validate(cfg)
