@@ -15,7 +15,7 @@ import torch
 
 from lbt.datasets.toy import grid, ring
 from lbt.metrics import mode_metrics
-from lbt.models.toy import MLPGenerator
+from lbt.models.generators import MLPGenerator
 
 p = argparse.ArgumentParser()
 p.add_argument("--lr", type=float, default=3e-3)

@@ -18,7 +18,7 @@ from lbt import Trainer, config
 from lbt.errors import LBTError
 from lbt.methods import build_method
 from lbt.models.discriminators import Maxout
-from lbt.models.toy import MLPGenerator
+from lbt.models.generators import MLPGenerator
 
 TINY = {"eval.samples": 2000, "eval.train_samples": 500}
 PACKS = {"ring-narrow": 2, "grid25": 4}  # PacGAN2 on the ring, PacGAN4 on the grid

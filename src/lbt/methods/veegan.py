@@ -20,7 +20,7 @@ from lbt.errors import LBTError
 from lbt.methods.base import DataFn, Method, OuterSettings
 from lbt.methods.gan import check_config, gan_outer, init_networks, make_adversary
 from lbt.models import make_discriminator, make_generator
-from lbt.models.toy import glorot_, mlp
+from lbt.models.generators import glorot_, mlp
 from lbt.optim import State
 
 if TYPE_CHECKING:

@@ -13,22 +13,22 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from lbt.models.discriminators import build_maxout_discriminator, build_mlp_discriminator
-from lbt.models.teachers import KDETeacher, Refits, Scheduled, Teacher
-from lbt.models.teachers.flow import build_flow
-from lbt.models.teachers.kde import build_kde
-from lbt.models.toy import (
+from lbt.models.generators import MLPGenerator, build_mlp_bn_generator, build_mlp_generator
+from lbt.models.teachers import (
     VAE,
     GaussianEstimator,
+    KDETeacher,
     MixtureEstimator,
-    MLPGenerator,
+    Refits,
+    Scheduled,
+    Teacher,
     TeacherModule,
     as_estimator,
-    build_gaussian,
-    build_mixture,
-    build_mlp_bn_generator,
-    build_mlp_generator,
-    build_vae,
 )
+from lbt.models.teachers.flow import build_flow
+from lbt.models.teachers.kde import build_kde
+from lbt.models.teachers.mixture import build_gaussian, build_mixture
+from lbt.models.teachers.vae import build_vae
 from lbt.registry import Registry
 
 if TYPE_CHECKING:

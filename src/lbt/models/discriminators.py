@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
-from lbt.models.toy import ACTIVATIONS, glorot_, mlp
+from lbt.models.generators import ACTIVATIONS, glorot_, mlp
 
 if TYPE_CHECKING:
     from lbt.config import Config

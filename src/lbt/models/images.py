@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lbt.errors import LBTError
-from lbt.models.toy import mlp
+from lbt.models.generators import mlp
 
 if TYPE_CHECKING:
     from lbt.config import Config

@@ -1,6 +1,28 @@
-"""Teachers: explicit density estimators that LBT fits to the generator and differentiates through."""
+"""Teachers: explicit density estimators that LBT fits to the generator and differentiates through.
 
+One module per family (``vae``, ``mixture``, ``kde``, ``flow``); ``protocol`` declares what LBT
+asks of a teacher and ``adapt`` holds the ``forward(x) = log p(x)`` convention and
+:func:`as_estimator`, which brings a user's density model to it.
+"""
+
+from lbt.models.teachers.adapt import TeacherModule, as_estimator
+from lbt.models.teachers.flow import FlowTeacher
 from lbt.models.teachers.kde import KDETeacher, kde_log_prob
+from lbt.models.teachers.mixture import GaussianEstimator, MixtureEstimator
 from lbt.models.teachers.protocol import Calibrates, Refits, Scheduled, Teacher
+from lbt.models.teachers.vae import VAE
 
-__all__ = ["Calibrates", "KDETeacher", "Refits", "Scheduled", "Teacher", "kde_log_prob"]
+__all__ = [
+    "VAE",
+    "Calibrates",
+    "FlowTeacher",
+    "GaussianEstimator",
+    "KDETeacher",
+    "MixtureEstimator",
+    "Refits",
+    "Scheduled",
+    "Teacher",
+    "TeacherModule",
+    "as_estimator",
+    "kde_log_prob",
+]

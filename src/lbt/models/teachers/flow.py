@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from lbt.models.toy import TeacherModule
+from lbt.models.teachers.adapt import TeacherModule
 
 if TYPE_CHECKING:
     from lbt.config import Config

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from lbt.models.toy import TeacherModule
+from lbt.models.teachers.adapt import TeacherModule
 from lbt.optim import Params
 
 if TYPE_CHECKING:
