@@ -8,6 +8,7 @@ never changes the training trajectory.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import signal
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from lbt import config as config_mod
 from lbt import distributed, rng, rundir
+from lbt.averaging import WeightAverage
 from lbt.config import Config
 from lbt.datasets import DATASETS, Mixture, make_data
 from lbt.errors import LBTError
@@ -93,6 +95,8 @@ class Trainer:
         self.data = data if data is not None else make_data(self.cfg)
         self.method: Method = build_method(self.cfg, self.data.dim, generator, estimator).to(self.device)
         self._data_parallel()
+        g = self.cfg.train.gen_ema
+        self.average = WeightAverage(self.method.generator, g) if g > 0 else None
         self.iteration = 0
         self.train_seconds = 0.0
         self.history: list[dict[str, float]] = []
@@ -129,14 +133,20 @@ class Trainer:
         return self.data.sample(n).to(self.device)
 
     def sample(self, n: int) -> Tensor:
-        """``n`` generator samples on the CPU."""
-        return self.method.sample(n).cpu()
+        """``n`` generator samples on the CPU (from the averaged weights under ``train.gen_ema``)."""
+        with self.averaged():
+            return self.method.sample(n).cpu()
+
+    def averaged(self) -> contextlib.AbstractContextManager[None]:
+        """The generator holds its weight average inside the block (``train.gen_ema``), else as is."""
+        return self.average.swapped_in() if self.average is not None else contextlib.nullcontext()
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, n: int | None = None, seed_offset: int = 0) -> dict[str, float]:
         """Metrics on ``n`` fresh samples (default ``eval.samples``), reproducible for a given run."""
         n = n or self.cfg.eval.samples
-        with rng.forked(self.cfg.seed * 1_000_003 + self.iteration + seed_offset, self.device):
+        stream = self.cfg.seed * 1_000_003 + self.iteration + seed_offset
+        with rng.forked(stream, self.device), self.averaged():
             out: dict[str, float] = {}
             if hasattr(self.data, "evaluate"):  # data sets that define their own metrics (images)
                 out.update(self.data.evaluate(self.method, n))
@@ -179,6 +189,8 @@ class Trainer:
                     t0 = time.perf_counter()
                     logs = self.method.step(self.data_fn, lr_scale(cfg, self.iteration) * self.lr_factor)
                     logs = distributed.mean(logs)  # every rank sees the same numbers (NaN anywhere: all)
+                    if self.average is not None:
+                        self.average.update()
                     self.train_seconds += time.perf_counter() - t0
                     self.iteration += 1
                     bar.update(1)
@@ -318,6 +330,7 @@ class Trainer:
             "lr_factor": self.lr_factor,
             "rollbacks": self.rollbacks,
             "events": self.events,
+            **({"gen_average": self.average.state_dict()} if self.average is not None else {}),
         }
 
     def save_checkpoint(self) -> None:
@@ -367,6 +380,8 @@ class Trainer:
         self.method.to(self.device)  # optimizer states come off the checkpoint on the CPU
         self.rollbacks = int(payload.get("rollbacks", 0))
         self.events = copy.deepcopy(list(payload.get("events", [])))
+        if self.average is not None and "gen_average" in payload:
+            self.average.load_state_dict(payload["gen_average"])
         rng.set_state(payload["rng"])
         if distributed.world() > 1:  # each rank its own streams; fresh ones after a world-size change
             states = payload.get("rank_rng")
@@ -382,7 +397,7 @@ class Trainer:
         if not self._writes():
             return
         if hasattr(self.data, "figures"):  # data sets that draw their own figures (images)
-            with rng.forked(self.cfg.seed, self.device):
+            with rng.forked(self.cfg.seed, self.device), self.averaged():
                 self.data.figures(self.method, self.out, self.history)
             return
         if self.data.dim != 2:

@@ -67,6 +67,7 @@ class TrainConfig:
     gen_batch_size: int = 512  # generator samples per inner (unrolled) step
     gen_lr: float = 1e-3
     gen_lr_final: float = -1.0  # < 0: constant; else cosine decay to this value
+    gen_ema: float = 0.0  # > 0: evaluate and sample with an EMA of the generator's weights (decay)
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8
@@ -224,7 +225,9 @@ POSITIVE = {
     "eval.every", "eval.train_samples", "eval.samples", "train.dist_timeout",
     "eval.fd_samples", "eval.inception_samples",
 }  # fmt: skip
-UNIT_INTERVAL = {"train.beta1", "train.beta2", "eval.target_quality", "train.rollback_lr_factor"}
+UNIT_INTERVAL = {
+    "train.beta1", "train.beta2", "train.gen_ema", "eval.target_quality", "train.rollback_lr_factor",
+}  # fmt: skip
 NON_NEGATIVE = {
     "lbt.unroll_steps",  # 0: a closed-form teacher (kde) needs no inner steps
     "lbt.n_est",
