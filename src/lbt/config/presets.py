@@ -37,6 +37,12 @@ KDE_LBT: dict[str, Any] = {
 KDE_LBT_GAN: dict[str, Any] = {**KDE_LBT, "gan": {"lbt_gan_weight": 0.1}}
 
 
+def suite_train(iterations: int) -> dict[str, Any]:
+    """The hard 2-D suite's shared ``train`` settings: every method gets the same batches and schedule."""
+    return {"iterations": iterations, "batch_size": 1024, "gen_batch_size": 2048, "gen_lr": 3e-3,
+            "gen_lr_final": 1e-4}  # fmt: skip
+
+
 def pacgan_2d(pack: int = 1) -> dict[str, Any]:
     """PacGAN's own 2-D ring / grid settings (fjxmlzn/PacGAN, synthetic_data_experiments/
     2D{Ring,Grid}_GAN&PacGAN: config.py and pacgan_task.py; docs/methods.md lists each source and
@@ -115,13 +121,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     # The hard 2-D suite: narrow modes. Shared settings first, then each method's recipe.
     "ring-narrow": {  # PacGAN's 8-mode ring (VEEGAN's code repeats a mode), radius 1, std 0.01
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.01},
-        "train": {
-            "iterations": 4000,
-            "batch_size": 1024,
-            "gen_batch_size": 2048,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
+        "train": suite_train(4000),
         "eval": {"every": 250},
         "recipes": {
             "lbt": KDE_LBT,
@@ -132,13 +132,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     },
     "grid25": {  # VEEGAN's and PacGAN's 5 x 5 grid at {-4, -2, 0, 2, 4}^2, std 0.05
         "data": {"name": "grid", "modes": 25, "spacing": 2.0, "std": 0.05},
-        "train": {
-            "iterations": 4000,
-            "batch_size": 1024,
-            "gen_batch_size": 2048,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
+        "train": suite_train(4000),
         "eval": {"every": 250},
         "recipes": {
             "lbt": KDE_LBT,
@@ -149,13 +143,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     },
     "grid": {  # the LBT paper's 10 x 10 grid, spacing 0.2, std 0.01
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
-        "train": {
-            "iterations": 8000,
-            "batch_size": 1024,
-            "gen_batch_size": 2048,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
+        "train": suite_train(8000),
         "eval": {"every": 500},
         "recipes": {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN},
     },
