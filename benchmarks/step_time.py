@@ -1,12 +1,14 @@
 """Milliseconds per training iteration: LBT against a plain GAN on the same networks and batch.
 
-    python benchmarks/step_time.py [--suite toy|paper] [--device cpu|cuda] [--iterations 30] [--threads 2]
+    python benchmarks/step_time.py [--suite toy|suite|paper|batch] [--device cpu|cuda] [--iterations 30]
+        [--threads 2]
 
-``toy`` times the paper's ring networks and the ``ring`` preset; ``paper`` times every paper-scale
-preset (``paper-ring``, ``paper-grid``, ``paper-mnist``, ``paper-stacked-mnist``) with its own
-method and a GAN on the same generator and batch; ``batch`` grows the paper-ring batch to show where
-an accelerator starts to pay (these small networks are launch-bound). Prints a table; record the numbers in
-docs/benchmarks.md with the machine and date.
+``toy`` times the paper's ring networks and the ``ring`` preset; ``suite`` the hard 2-D presets
+(``ring-narrow``, ``grid25``, ``grid``: LBT's kernel-density teacher against the GAN); ``paper``
+times every paper-scale preset (``paper-ring``, ``paper-grid``, ``paper-mnist``,
+``paper-stacked-mnist``) with its own method and a GAN on the same generator and batch; ``batch``
+grows the paper-ring batch to show where an accelerator starts to pay (these small networks are
+launch-bound). Prints a table; record the numbers in docs/benchmarks.md with the machine and date.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ SUITES = {
             {"gan.lbt_gan_warmup": 0},
         ),
         ("GAN, paper-stacked-mnist networks (batch 512)", "paper-stacked-mnist", "gan", {}),
+    ],
+    # the hard 2-D suite: LBT (kernel-density teacher) and the harness-default GAN, same batches
+    "suite": [
+        (f"{method}, {preset} (batch 1024 / 2048)", preset, method.lower(), {})
+        for preset in ("ring-narrow", "grid25", "grid")
+        for method in ("LBT", "GAN")
     ],
     # where an accelerator starts to pay: the paper-ring LBT step as the batch grows (LBT, GAN pairs)
     "batch": [

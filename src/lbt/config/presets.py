@@ -132,7 +132,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     },
     "grid25": {  # VEEGAN's and PacGAN's 5 x 5 grid at {-4, -2, 0, 2, 4}^2, std 0.05
         "data": {"name": "grid", "modes": 25, "spacing": 2.0, "std": 0.05},
-        "train": suite_train(4000),
+        "train": suite_train(8000),
         "eval": {"every": 250},
         "recipes": {
             "lbt": KDE_LBT,
