@@ -26,6 +26,9 @@ def test_average_follows_the_ramped_exponential_recurrence():
     assert torch.allclose(avg.shadow["weight"], want)
     with avg.swapped_in():
         assert torch.allclose(layer.weight, want)
+        with avg.swapped_in():  # nested (sampling inside an evaluation): still the average
+            assert torch.allclose(layer.weight, want)
+        assert torch.allclose(layer.weight, want)
     assert float(layer.weight.detach()) == 5.0  # the module's own weights come back
 
 

@@ -29,6 +29,7 @@ class WeightAverage:
         self.decay = decay
         self.updates = 0
         self.shadow: dict[str, Tensor] = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self._own: dict[str, Tensor] | None = None  # the module's own state while swapped out
 
     @torch.no_grad()
     def update(self) -> None:
@@ -43,13 +44,18 @@ class WeightAverage:
 
     @contextmanager
     def swapped_in(self) -> Iterator[None]:
-        """The module holds the averaged weights inside the block, its own ones after it."""
-        own = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        """The module holds the averaged weights inside the block, its own ones after it (a nested
+        block, e.g. sampling inside an evaluation, finds them already in place)."""
+        if self._own is not None:
+            yield
+            return
+        self._own = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
         self.module.load_state_dict(self.shadow)
         try:
             yield
         finally:
-            self.module.load_state_dict(own)
+            self.module.load_state_dict(self._own)
+            self._own = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"updates": self.updates, "shadow": {k: v.clone() for k, v in self.shadow.items()}}
