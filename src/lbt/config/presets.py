@@ -37,12 +37,6 @@ KDE_LBT: dict[str, Any] = {
 KDE_LBT_GAN: dict[str, Any] = {**KDE_LBT, "gan": {"lbt_gan_weight": 0.1}}
 
 
-def suite_train(iterations: int) -> dict[str, Any]:
-    """The hard 2-D suite's shared ``train`` settings: every method gets the same batches and schedule."""
-    return {"iterations": iterations, "batch_size": 1024, "gen_batch_size": 2048, "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4}  # fmt: skip
-
-
 def pacgan_2d(pack: int = 1) -> dict[str, Any]:
     """PacGAN's own 2-D ring / grid settings (fjxmlzn/PacGAN, synthetic_data_experiments/
     2D{Ring,Grid}_GAN&PacGAN: config.py and pacgan_task.py; docs/methods.md lists each source and
@@ -58,6 +52,22 @@ def pacgan_2d(pack: int = 1) -> dict[str, Any]:
         "train": {"iterations": 400_000, "batch_size": 100 * pack, "gen_batch_size": 100 * pack,
                   "beta1": 0.8, "beta2": 0.999, "eps": 1e-8, "clip_norm": 0.0, "gen_lr_final": -1.0},
         "eval": {"every": 1000},  # 400 epochs of 100_000 / 100 batches; they log once per epoch
+    }  # fmt: skip
+
+
+def suite_preset(data: dict[str, Any], iterations: int, every: int, pack: int | None = None) -> dict:
+    """A hard 2-D suite preset: the settings every method shares (batches, schedule, budget) and the
+    recipes: LBT and LBT-GAN through the kernel-density teacher, and with ``pack`` PacGAN's own
+    GAN (``gan@pacgan``) and PacGAN (``pacgan@pacgan``) settings."""
+    recipes: dict[str, Any] = {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN}
+    if pack is not None:
+        recipes |= {"gan@pacgan": pacgan_2d(1), "pacgan@pacgan": pacgan_2d(pack)}
+    return {
+        "data": data,
+        "train": {"iterations": iterations, "batch_size": 1024, "gen_batch_size": 2048, "gen_lr": 3e-3,
+                  "gen_lr_final": 1e-4},
+        "eval": {"every": every},
+        "recipes": recipes,
     }  # fmt: skip
 
 
@@ -118,35 +128,15 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
             "implicit_damping": 1.0,  # the mixture's curvature is ~0.01-0.04: see docs/teachers.md
         },
     },
-    # The hard 2-D suite: narrow modes. Shared settings first, then each method's recipe.
-    "ring-narrow": {  # PacGAN's 8-mode ring (VEEGAN's code repeats a mode), radius 1, std 0.01
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.01},
-        "train": suite_train(4000),
-        "eval": {"every": 250},
-        "recipes": {
-            "lbt": KDE_LBT,
-            "lbt-gan": KDE_LBT_GAN,
-            "gan@pacgan": pacgan_2d(1),
-            "pacgan@pacgan": pacgan_2d(2),  # PacGAN2, their best ring row (7.9 of 8 modes)
-        },
-    },
-    "grid25": {  # VEEGAN's and PacGAN's 5 x 5 grid at {-4, -2, 0, 2, 4}^2, std 0.05
-        "data": {"name": "grid", "modes": 25, "spacing": 2.0, "std": 0.05},
-        "train": suite_train(8000),
-        "eval": {"every": 250},
-        "recipes": {
-            "lbt": KDE_LBT,
-            "lbt-gan": KDE_LBT_GAN,
-            "gan@pacgan": pacgan_2d(1),
-            "pacgan@pacgan": pacgan_2d(4),  # PacGAN4, their best grid row (24.8 of 25 modes)
-        },
-    },
-    "grid": {  # the LBT paper's 10 x 10 grid, spacing 0.2, std 0.01
-        "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
-        "train": suite_train(8000),
-        "eval": {"every": 500},
-        "recipes": {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN},
-    },
+    # The hard 2-D suite: narrow modes (suite_preset: shared settings and per-method recipes).
+    # PacGAN's 8-mode ring (VEEGAN's code repeats a mode), radius 1, std 0.01; PacGAN2 is their
+    # best ring row (7.9 of 8 modes).
+    "ring-narrow": suite_preset({"name": "ring", "modes": 8, "radius": 1.0, "std": 0.01}, 4000, 250, 2),
+    # VEEGAN's and PacGAN's 5 x 5 grid at {-4, -2, 0, 2, 4}^2, std 0.05; PacGAN4 is their best
+    # grid row (24.8 of 25 modes).
+    "grid25": suite_preset({"name": "grid", "modes": 25, "spacing": 2.0, "std": 0.05}, 8000, 250, 4),
+    # The LBT paper's 10 x 10 grid, spacing 0.2, std 0.01 (no published PacGAN recipe).
+    "grid": suite_preset({"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01}, 8000, 500),
     # The official code's hyperparameters (LBT_toy.py), see docs/faithfulness.md.
     "paper-ring": {
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
