@@ -90,9 +90,11 @@ def test_short_mnist_run_writes_grids_and_metrics(tmp_path: Path, preset: str, m
 
 
 @needs_mnist
-def test_short_stacked_mnist_run_counts_modes(tmp_path: Path) -> None:
-    m = _train("stacked-mnist", tmp_path, "lbt-gan", iterations=2,
-               **{"eval.samples": 600, "eval.train_samples": 200, "gan.lbt_gan_warmup": 0})  # fmt: skip
+@pytest.mark.parametrize("teacher", [{}, {"model.estimator": "kde", "lbt.unroll_steps": 0}])
+def test_short_stacked_mnist_run_counts_modes(tmp_path: Path, teacher: dict) -> None:
+    short = {"eval.samples": 600, "eval.train_samples": 200, "gan.lbt_gan_warmup": 0}
+    m = _train("stacked-mnist", tmp_path, "lbt-gan", iterations=2, **short, **teacher)
+    assert math.isfinite(m["elbo_test"])  # the teacher's log-likelihood of held-out stacks
     assert m["modes_total"] == 1000 and 1 <= m["modes_covered"] <= 600
     assert 0 <= m["modes_covered_confident"] <= m["modes_covered"]
     assert 0 <= m["kl_to_uniform"] <= math.log(1000) + 1e-9

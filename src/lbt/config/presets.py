@@ -221,7 +221,8 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
         "data": {"name": "stacked-mnist"},
         "model": _STACKED_MODEL,
         "images": {"gen_base": 32, "vae_hidden": "1000,400", "test_images": 2000},
-        "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 4000},
+        # 30 minutes of training (the time limit binds before the iterations on 2 CPU cores)
+        "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 20000, "time_limit": 1800},
         "lbt": _CPU_LBT,
         "gan": {"disc_lr": 2e-4, "lbt_gan_weight": 10.0, "lbt_gan_warmup": 300},
         "eval": {"every": 250, "train_samples": 5000, "samples": 26000},

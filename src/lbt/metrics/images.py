@@ -459,7 +459,7 @@ class ImageMetrics:
     def likelihoods(self, est: nn.Module, with_iwae: bool) -> dict[str, float]:
         """Mean one-sample ELBO of the held-out set (paper: -97.4) and, finally, the IWAE bound."""
         x = self.data.test_set()
-        dev = next(est.parameters()).device
+        dev = next(iter(est.state_dict().values()), torch.empty(0)).device  # kde: buffers only
         elbo = torch.cat([est(x[i : i + 1000].to(dev)).cpu() for i in range(0, len(x), 1000)])
         out = {"elbo_test": float(elbo.mean())}
         if with_iwae and hasattr(est, "iwae"):
