@@ -137,7 +137,7 @@ def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, A
     from lbt.train import Trainer
 
     torch.set_num_threads(threads)
-    if (Path(out) / rundir.CHECKPOINT).exists() and hasattr(Trainer, "resume"):
+    if (Path(out) / rundir.CHECKPOINT).exists():
         try:
             return Trainer.resume(out, progress=False).fit()
         except LBTError:  # an unusable checkpoint: train this run again from the start

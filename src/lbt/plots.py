@@ -13,6 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lbt.methods.base import Teaches  # noqa: E402
+from lbt.models.teachers import Samples  # noqa: E402
+
 BINS = 300
 
 
@@ -144,9 +147,8 @@ def image_figures(method: Any, data: Any, out_dir: Path, history: list[dict[str,
     elbo_curves.png; ``data`` is one of :mod:`lbt.datasets.images`."""
     c, s = data.channels, data.side
     save_grid(method.sample(grid * grid).cpu(), c, out_dir / "samples_generator.png", s)
-    est = getattr(method, "estimator", None)
-    if est is not None and hasattr(est, "sample"):
-        save_grid(est.sample(grid * grid).cpu(), c, out_dir / "samples_estimator.png", s)
+    if isinstance(method, Teaches) and isinstance(method.estimator, Samples):
+        save_grid(method.estimator.sample(grid * grid).cpu(), c, out_dir / "samples_estimator.png", s)
     save_grid(data.sample(grid * grid), c, out_dir / "samples_data.png", s)
     image_curves_figure(history, out_dir / "elbo_curves.png")
 

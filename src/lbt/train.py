@@ -24,9 +24,9 @@ from lbt import config as config_mod
 from lbt import distributed, rng, rundir
 from lbt.averaging import WeightAverage
 from lbt.config import Config
-from lbt.datasets import DATASETS, Mixture, make_data
+from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, Mixture, make_data
 from lbt.errors import LBTError
-from lbt.methods import Method, build_method
+from lbt.methods import Adversarial, Method, build_method
 from lbt.metrics import describe, protocol_metrics, protocol_samples
 
 DATA_BUILDERS = DATASETS  # the registry's name before it moved to lbt.datasets
@@ -115,14 +115,14 @@ class Trainer:
             return
         with distributed.guard():
             distributed.broadcast_params(self.method)
-        packing = getattr(getattr(self.method, "adv", None), "packing", 1)
-        for name in ("batch_size", "gen_batch_size"):
-            n = getattr(self.method, name, None)
-            if isinstance(n, int):
+        m = self.method
+        packing = m.adv.packing if isinstance(m, Adversarial) else 1
+        for name, n in (("batch_size", m.batch_size), ("gen_batch_size", m.gen_batch_size)):
+            if n is not None:
                 share = distributed.shard(n, f"train.{name}")
                 if share % packing:
                     raise LBTError(f"gan.pack={packing} must divide each rank's train.{name} ({share})")
-                setattr(self.method, name, share)
+                setattr(m, name, share)
         distributed.seed_rank(self.cfg.seed)
 
     def _writes(self) -> bool:
@@ -148,11 +148,11 @@ class Trainer:
         stream = self.cfg.seed * 1_000_003 + self.iteration + seed_offset
         with rng.forked(stream, self.device), self.averaged():
             out: dict[str, float] = {}
-            if hasattr(self.data, "evaluate"):  # data sets that define their own metrics (images)
+            if isinstance(self.data, EvaluatesItself):  # images: their own metrics
                 out.update(self.data.evaluate(self.method, n))
             else:
                 x = self.sample(protocol_samples(self.cfg.eval, n))  # eval.protocol's count
-                if getattr(self.data, "means", None) is not None:
+                if isinstance(self.data, Mixture):  # the mode metrics need the true means
                     out.update(protocol_metrics(self.cfg.eval.protocol, x, self.data.means, self.data.std))
                 out["sample_nonfinite_fraction"] = float((~torch.isfinite(x).all(1)).double().mean())
             out.update(self.method.diagnostics(self.data_fn, min(n, 4096)))
@@ -396,7 +396,7 @@ class Trainer:
 
         if not self._writes():
             return
-        if hasattr(self.data, "figures"):  # data sets that draw their own figures (images)
+        if isinstance(self.data, DrawsFigures):  # images: sample grids, ELBO curves
             with rng.forked(self.cfg.seed, self.device), self.averaged():
                 self.data.figures(self.method, self.out, self.history)
             return

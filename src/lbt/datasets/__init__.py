@@ -1,32 +1,71 @@
 """Data sets by name (``data.name``): 2-D mixtures and point clouds here, images by the image extension.
 
-A data set has ``dim`` and ``sample(n)`` (a batch of flat float rows, drawn from the global RNG).
-A Gaussian mixture also exposes ``means`` and ``std``, which the 2-D metrics score against; a data
-set may instead define ``evaluate(method, n)`` and ``figures(method, out_dir, history)``, which
-the loop then calls in place of the 2-D metrics and plots (the image data sets do).
+A :class:`DataSet` has ``dim`` and ``sample(n)`` (a batch of flat float rows, drawn from the global
+RNG). A Gaussian mixture also exposes ``means`` and ``std``, which the 2-D metrics score against; a
+data set may instead score and draw itself (:class:`EvaluatesItself`, :class:`DrawsFigures`), and
+the loop then calls those in place of the 2-D metrics and plots (the image data sets do).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lbt.datasets.toy import Mixture, PointCloud, grid, load_points, ring
 from lbt.registry import Registry
 
 if TYPE_CHECKING:
-    from lbt.config import Config
+    from torch import Tensor
 
-DATASETS: Registry[Callable[[Config], Any]] = Registry("data.name", {
+    from lbt.config import Config
+    from lbt.methods import Method
+
+
+@runtime_checkable
+class DataSet(Protocol):
+    """What the loop draws training batches from."""
+
+    dim: int
+
+    def sample(self, n: int) -> Tensor: ...
+
+
+@runtime_checkable
+class EvaluatesItself(Protocol):
+    """A data set with its own metrics (image modes, held-out likelihood, FD), in place of the 2-D ones."""
+
+    def evaluate(self, method: Method, n: int) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class DrawsFigures(Protocol):
+    """A data set with its own figures (sample grids, ELBO curves), in place of the 2-D density plot."""
+
+    def figures(self, method: Method, out_dir: Path, history: list[dict[str, float]]) -> None: ...
+
+
+DATASETS: Registry[Callable[[Config], DataSet]] = Registry("data.name", {
     "ring": lambda c: ring(c.data.modes, c.data.radius, c.data.std),
     "grid": lambda c: grid(c.data.modes, c.data.spacing, c.data.std),
     "npy": lambda c: load_points(c.data.path),
 })  # fmt: skip
 
 
-def make_data(cfg: Config) -> Any:
+def make_data(cfg: Config) -> DataSet:
     """The data set named by ``data.name``."""
     return DATASETS[cfg.data.name](cfg)
 
 
-__all__ = ["DATASETS", "Mixture", "PointCloud", "grid", "load_points", "make_data", "ring"]
+__all__ = [
+    "DATASETS",
+    "DataSet",
+    "DrawsFigures",
+    "EvaluatesItself",
+    "Mixture",
+    "PointCloud",
+    "grid",
+    "load_points",
+    "make_data",
+    "ring",
+]

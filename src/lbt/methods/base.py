@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -61,6 +61,10 @@ class Method(nn.Module):
     name = "method"
     generator: nn.Module
     lr_factor: float = 1.0
+    # Real and generated samples per step; under torchrun the loop gives each rank its share.
+    # None: the method draws no batches of its own that the loop could split.
+    batch_size: int | None = None
+    gen_batch_size: int | None = None
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
         """One training iteration; returns scalar logs (losses, gradient norms)."""
@@ -94,6 +98,22 @@ class Method(nn.Module):
         if states:
             self.load_optimizer_states({k: {n: fn(t) for n, t in s.items()} for k, s in states.items()})
         return self
+
+
+@runtime_checkable
+class Teaches(Protocol):
+    """A method that fits a teacher (an explicit density) beside its generator: LBT, LBT-GAN.
+    Evaluation scores the teacher too (held-out likelihood, its samples)."""
+
+    estimator: nn.Module
+
+
+@runtime_checkable
+class Adversarial(Protocol):
+    """A method with a discriminator (the GAN family, LBT-GAN); ``adv.packing`` samples make one
+    decision, so every batch the loop splits must stay a multiple of it."""
+
+    adv: Any
 
 
 class PureAdamStep:

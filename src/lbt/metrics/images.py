@@ -39,6 +39,8 @@ from torch import Tensor, nn
 
 from lbt.datasets.stacked import CHANNEL, MODES, mode_index
 from lbt.errors import LBTError
+from lbt.methods.base import Teaches
+from lbt.models.teachers import ImportanceWeighted
 
 if TYPE_CHECKING:
     from lbt.config import Config
@@ -384,11 +386,11 @@ class ImageMetrics:
             self.inception = InceptionMetrics(load_inception(cfg.eval.inception_weights))
 
     def evaluate(self, method: Method, n: int) -> dict[str, float]:
-        if getattr(self.data, "modes", None):
+        if self.data.modes:
             return self.stacked(method, n)
-        est = getattr(method, "estimator", None)
-        has_test = getattr(self.data, "test_u8", None) is not None
-        out = self.likelihoods(est, n >= self.final_n) if est is not None and has_test else {}
+        has_test = self.data.test_u8 is not None
+        teaches = isinstance(method, Teaches) and has_test
+        out = self.likelihoods(method.estimator, n >= self.final_n) if teaches else {}
         if self.data.classifier_fd:
             out.update(self.fd_metrics(generate(method, min(n, self.fd_samples), side_stream=True)))
         out.update(self.final_metrics(method, n))
@@ -417,9 +419,8 @@ class ImageMetrics:
             # by at least one sample whose three digits are all recognised with p >= 0.9
             "modes_covered_confident": int(torch.unique(modes[confident]).numel()),
         }
-        est = getattr(method, "estimator", None)
-        if est is not None:
-            out.update(self.likelihoods(est, n >= self.final_n))
+        if isinstance(method, Teaches):
+            out.update(self.likelihoods(method.estimator, n >= self.final_n))
         out.update(self.fd_metrics(torch.cat(kept)))
         out.update(self.final_metrics(method, n))
         return out
@@ -462,7 +463,7 @@ class ImageMetrics:
         dev = next(iter(est.state_dict().values()), torch.empty(0)).device  # kde: buffers only
         elbo = torch.cat([est(x[i : i + 1000].to(dev)).cpu() for i in range(0, len(x), 1000)])
         out = {"elbo_test": float(elbo.mean())}
-        if with_iwae and hasattr(est, "iwae"):
+        if with_iwae and isinstance(est, ImportanceWeighted):
             xs = x[: self.iw_images]
             k = self.iw_samples
             iw = torch.cat([est.iwae(xs[i : i + 100].to(dev), k).cpu() for i in range(0, len(xs), 100)])

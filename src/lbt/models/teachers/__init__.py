@@ -9,7 +9,14 @@ from lbt.models.teachers.adapt import TeacherModule, as_estimator
 from lbt.models.teachers.flow import FlowTeacher
 from lbt.models.teachers.kde import KDETeacher, kde_log_prob
 from lbt.models.teachers.mixture import GaussianEstimator, MixtureEstimator
-from lbt.models.teachers.protocol import Calibrates, Refits, Scheduled, Teacher
+from lbt.models.teachers.protocol import (
+    Calibrates,
+    ImportanceWeighted,
+    Refits,
+    Samples,
+    Scheduled,
+    Teacher,
+)
 from lbt.models.teachers.vae import VAE
 
 __all__ = [
@@ -17,9 +24,11 @@ __all__ = [
     "Calibrates",
     "FlowTeacher",
     "GaussianEstimator",
+    "ImportanceWeighted",
     "KDETeacher",
     "MixtureEstimator",
     "Refits",
+    "Samples",
     "Scheduled",
     "Teacher",
     "TeacherModule",

@@ -7,7 +7,9 @@ A teacher is an ``nn.Module`` whose ``forward(x)`` is a per-sample, differentiab
 * :class:`Refits` -- the teacher can be (re)fitted from generator samples in closed form, and that
   fit is differentiable in the samples (a kernel density's centres, a mixture's means);
 * :class:`Scheduled` -- the teacher changes with training progress (a bandwidth schedule);
-* :class:`Calibrates` -- the teacher takes its units from the real data once (a relative bandwidth).
+* :class:`Calibrates` -- the teacher takes its units from the real data once (a relative bandwidth);
+* :class:`Samples` and :class:`ImportanceWeighted` -- evaluation only: the teacher draws samples
+  (its figure) or gives a tighter importance-weighted bound (the VAEs' held-out IWAE).
 """
 
 from __future__ import annotations
@@ -46,3 +48,17 @@ class Calibrates(Protocol):
     """Shown a batch of real data before training, to set scales (never a likelihood term)."""
 
     def calibrate(self, x_data: Tensor) -> None: ...
+
+
+@runtime_checkable
+class Samples(Protocol):
+    """Draws ``n`` samples from the fitted density (for the samples figure)."""
+
+    def sample(self, n: int) -> Tensor: ...
+
+
+@runtime_checkable
+class ImportanceWeighted(Protocol):
+    """An importance-weighted bound with ``k`` samples per input, tighter than ``forward``'s ELBO."""
+
+    def iwae(self, x: Tensor, k: int = 100) -> Tensor: ...
