@@ -296,5 +296,13 @@ def test_compare_shows_image_metric_columns_only_when_present() -> None:
     assert "| classifier FD | FID | KID | IS |" in md and "4.00 ± 1.41" in md and "25.00 ± 7.07" in md
     head = cmp.table_csv(rows, "b").splitlines()[0].split(",")
     assert {"fd_classifier_mean", "fid_std", "inception_score_mean"} <= set(head)
+    # Stacked MNIST: KL to uniform takes the KL column and ranks the runs after modes and quality
+    stacked = {**base, "modes_covered": 990, "high_quality_fraction": 0.05, "modes_total": 1000}
+    rows = cmp.summarize(
+        {"gan": [{**stacked, "kl_to_uniform": 0.6}], "lbt-gan": [{**stacked, "kl_to_uniform": 0.5}]}
+    )
+    md = cmp.table_markdown(rows, "t", "b")
+    assert [r.method for r in rows] == ["lbt-gan", "gan"] and "| KL to uniform |" in md
+    assert "inner-mode KL" not in md and "0.500 ± 0.000" in md
     plain = cmp.summarize({"lbt": [dict(base)]})
     assert "FID" not in cmp.table_markdown(plain, "t", "b") and "fid_mean" not in cmp.table_csv(plain, "b")
