@@ -9,13 +9,14 @@ the loop then calls those in place of the 2-D metrics and plots (the image data 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lbt.datasets.toy import Mixture, PointCloud, grid, load_points, ring
 from lbt.registry import Registry
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from torch import Tensor
 
     from lbt.config import Config

@@ -26,6 +26,7 @@ The two are not comparable: a classifier FD is not an FID and the numbers differ
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Iterator
@@ -352,13 +353,19 @@ def stacked_mode_metrics(modes: Tensor, total: int = MODES) -> dict[str, float]:
 # -- scoring a generator on an image data set ---------------------------------------------------
 
 
+def device_of(module: nn.Module) -> torch.device:
+    """Where ``module`` lives: its first parameter's device, else its first buffer's (a kernel
+    density has only buffers), else the CPU."""
+    return next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
+
+
 @torch.no_grad()
 def generate(method: Method, n: int, chunk: int = 2000, side_stream: bool = False) -> Tensor:
     """``n`` generator samples on the CPU, drawn in chunks. ``side_stream``: from a fork of the
     random streams, so that the metrics drawn afterwards see the same random numbers as without."""
     if not side_stream:
         return torch.cat([method.sample(min(chunk, n - i)).cpu() for i in range(0, n, chunk)])
-    dev = next(iter(method.parameters()), torch.empty(0)).device
+    dev = device_of(method)
     cuda = [torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         return generate(method, n, chunk)
@@ -450,7 +457,7 @@ class ImageMetrics:
         against as many real held-out images (or all there are)."""
         m, c, s = self.inception, self.data.channels, self.data.side
         assert m is not None
-        dev = next(iter(method.parameters()), torch.empty(0)).device
+        dev = device_of(method)
         m.extractor.to(dev)
         if m.reference is None:
             m.set_reference(to_uint8_rgb(self.data.real_reference(self.inception_n), c, s))
@@ -460,7 +467,7 @@ class ImageMetrics:
     def likelihoods(self, est: nn.Module, with_iwae: bool) -> dict[str, float]:
         """Mean one-sample ELBO of the held-out set (paper: -97.4) and, finally, the IWAE bound."""
         x = self.data.test_set()
-        dev = next(iter(est.state_dict().values()), torch.empty(0)).device  # kde: buffers only
+        dev = device_of(est)
         elbo = torch.cat([est(x[i : i + 1000].to(dev)).cpu() for i in range(0, len(x), 1000)])
         out = {"elbo_test": float(elbo.mean())}
         if with_iwae and isinstance(est, ImportanceWeighted):
