@@ -225,6 +225,10 @@ TABLE_KEYS = (
     "modes_covered", "high_quality_fraction", "inner_mode_kl", "mode_kl_uniform", "samples",
     "iterations", "train_seconds",
 )  # fmt: skip
+# The Gaussian-mixture KL columns (key, head): inner-mode KL (paper protocol), mode KL to uniform
+# (pacgan). Ranking takes the first KL a study has, these or Stacked MNIST's KL to uniform.
+MIXTURE_KLS = (("inner_mode_kl", "inner-mode KL"), ("mode_kl_uniform", "mode KL to uniform"))
+RANKING_KLS = (*(k for k, _ in MIXTURE_KLS), "kl_to_uniform")
 # Image metrics (lbt.metrics.images, docs/metrics.md): (key, column head, format); a column each in
 # table.md and table.csv, shown only when some run has the key. Stacked MNIST's KL of the mode
 # histogram to uniform, its modes hit by a sample read with confidence, the teacher's held-out
@@ -243,9 +247,9 @@ def _image_columns(rows: list[Summary]) -> list[tuple[str, str, str]]:
 def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
     """Mean and (n-1) std over seeds per method, ranked best first.
 
-    Ranking: more modes covered first, then a higher high-quality fraction, then a lower
-    inner-mode KL (``mode_kl_uniform`` under the pacgan protocol, which has no inner-mode KL), so a
-    generator that collapses onto one mode ranks below one that covers all.
+    Ranking: more modes covered first, then a higher high-quality fraction, then a lower KL (the
+    first of ``RANKING_KLS`` the runs have), so a generator that collapses onto one mode ranks
+    below one that covers all.
     """
     out = []
     for method, runs in results.items():
@@ -263,8 +267,7 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
         def finite(v: float, bad: float) -> float:
             return v if math.isfinite(v) else bad
 
-        # the first KL the runs have: inner-mode (paper), mode KL (pacgan), to uniform (Stacked MNIST)
-        kls = [s.mean(k) for k in ("inner_mode_kl", "mode_kl_uniform", "kl_to_uniform")]
+        kls = [s.mean(k) for k in RANKING_KLS]
         return (
             -finite(s.mean("modes_covered"), -math.inf),
             -finite(s.mean("high_quality_fraction"), -math.inf),
@@ -323,12 +326,11 @@ def _pm(s: Summary, key: str, fmt: str, scale: float = 1.0) -> str:
 def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
     total = next((r.modes_total for r in rows if r.modes_total), None)
     modes_head = f"modes covered (of {total})" if total else "modes covered"
-    # A KL column is shown when some run has it: inner-mode KL (paper), mode KL to uniform (pacgan).
-    # Image data sets bring their own (KL to uniform among the image columns).
+    # A mixture KL column is shown when some run has it; image data sets bring their own (KL to
+    # uniform among the image columns), others show an empty inner-mode KL column.
     images = _image_columns(rows)
-    default = [] if images else [("inner_mode_kl", "inner-mode KL")]
-    kls = [(k, h) for k, h in (("inner_mode_kl", "inner-mode KL"), ("mode_kl_uniform", "mode KL to uniform"))
-           if any(k in r.stats for r in rows)] or default  # fmt: skip
+    shown = [c for c in MIXTURE_KLS if any(c[0] in r.stats for r in rows)]
+    kls = shown or ([] if images else [MIXTURE_KLS[0]])
     kls = [(k, h, ".3f") for k, h in kls] + images
     lines = [
         f"# {title}",
