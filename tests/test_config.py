@@ -26,10 +26,33 @@ def test_overrides_are_coerced():
 
 
 @pytest.mark.parametrize("key, value", [("train.iterations", "1.5"), ("lbt.adam_second_moment_grad", "maybe"),
-                                        ("train.beta1", "1.0"), ("eval.every", "0")])  # fmt: skip
+                                        ("train.beta1", "1.0"), ("eval.every", "0"),
+                                        ("train.gen_lr_hold", "1.0")])  # fmt: skip
 def test_bad_values_raise(key, value):
     with pytest.raises(LBTError, match=key.replace(".", r"\.")):
         config.build("ring", [(key, value)])
+
+
+def test_lr_schedule_holds_then_decays_to_the_final_rate():
+    """With a hold the rate stays full for that fraction of the run, then follows a cosine to the end."""
+    import math
+
+    from lbt.train import lr_scale
+
+    plain = config.build("ring", [("train.iterations", "1000"), ("train.gen_lr", "1e-3"),
+                                  ("train.gen_lr_final", "1e-5")])  # fmt: skip
+    for it in (0, 250, 500, 1000):  # no hold: the plain cosine over the whole run
+        want = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * it / 1000))
+        assert lr_scale(plain, it) == pytest.approx(want)
+    held = config.build("ring", [("train.iterations", "1000"), ("train.gen_lr", "1e-3"),
+                                 ("train.gen_lr_final", "1e-5"), ("train.gen_lr_hold", "0.6")])  # fmt: skip
+    assert [lr_scale(held, it) for it in (0, 300, 600)] == [1.0, 1.0, 1.0]
+    assert lr_scale(held, 800) == pytest.approx(0.01 + 0.99 * 0.5)  # halfway through the decay
+    assert lr_scale(held, 1000) == pytest.approx(0.01)
+    tail = [lr_scale(held, it) for it in range(600, 1001, 50)]
+    assert all(a > b for a, b in zip(tail, tail[1:], strict=False))
+    const = config.build("ring", [("train.gen_lr_hold", "0.5")])  # no final rate: constant
+    assert lr_scale(const, const.train.iterations) == 1.0
 
 
 def test_yaml_round_trip(tmp_path):

@@ -41,12 +41,21 @@ def resolve_device(name: str) -> torch.device:
 
 
 def lr_scale(cfg: Config, it: int) -> float:
-    """Cosine decay of the generator's learning rate to ``train.gen_lr_final`` (if >= 0)."""
+    """The generator's learning-rate factor: held at 1 for the first ``train.gen_lr_hold`` of the
+    run, then a cosine decay to ``train.gen_lr_final`` (if >= 0) at the last iteration.
+
+    The hold lets a teacher-driven generator leave its early flat phase at the full rate and
+    still end on the small rate that keeps its modes sharp and stable.
+    """
     t = cfg.train
     if t.gen_lr_final < 0:
         return 1.0
+    start = t.gen_lr_hold * t.iterations
+    if it <= start:
+        return 1.0
     end = t.gen_lr_final / t.gen_lr
-    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(it / t.iterations, 1.0)))
+    frac = min((it - start) / (t.iterations - start), 1.0)
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * frac))
 
 
 def _resume_device(cfg: Config, payload: dict[str, Any], overrides: list[tuple[str, Any]] | None) -> str:

@@ -67,6 +67,7 @@ class TrainConfig:
     gen_batch_size: int = 512  # generator samples per inner (unrolled) step
     gen_lr: float = 1e-3
     gen_lr_final: float = -1.0  # < 0: constant; else cosine decay to this value
+    gen_lr_hold: float = 0.0  # fraction of the iterations at gen_lr before the cosine decay starts
     gen_ema: float = 0.0  # > 0: evaluate and sample with an EMA of the generator's weights (decay)
     beta1: float = 0.5
     beta2: float = 0.999
@@ -227,6 +228,7 @@ POSITIVE = {
 }  # fmt: skip
 UNIT_INTERVAL = {
     "train.beta1", "train.beta2", "train.gen_ema", "eval.target_quality", "train.rollback_lr_factor",
+    "train.gen_lr_hold",
 }  # fmt: skip
 NON_NEGATIVE = {
     "lbt.unroll_steps",  # 0: a closed-form teacher (kde) needs no inner steps
