@@ -6,7 +6,7 @@ The data, generator, batches, learning-rate schedule and budget are the preset's
 ``grid``, ...); only the teacher and the hypergradient change between rows. Each teacher carries the
 settings it is run with elsewhere (``TEACHERS``: the ``ring``, ``ring-vae``, ``ring-flow`` and
 kernel-density recipes; the VAE keeps the official decoder variance 1e-3, ``ring-vae`` uses
-5e-3); the implicit rows solve with CG, 10 Hessian-vector products, damping 1 (the
+1e-2); the implicit rows solve with CG, 10 Hessian-vector products, damping 1 (the
 ``ring-implicit`` preset). Time to quality is the training time (evaluation excluded) of the
 first evaluation with every mode covered and high quality >= ``--target``. Runs are written under
 ``--out`` and reused when their ``metrics.json`` exists, so an interrupted study resumes.
