@@ -1,9 +1,12 @@
 """Presets resolve to the documented values; overrides are typed and validated."""
 
+import math
+
 import pytest
 
 from lbt import config
 from lbt.errors import LBTError
+from lbt.train import lr_scale
 
 
 def test_paper_presets_match_official_hyperparameters():
@@ -35,10 +38,6 @@ def test_bad_values_raise(key, value):
 
 def test_lr_schedule_holds_then_decays_to_the_final_rate():
     """With a hold the rate stays full for that fraction of the run, then follows a cosine to the end."""
-    import math
-
-    from lbt.train import lr_scale
-
     plain = config.build("ring", [("train.iterations", "1000"), ("train.gen_lr", "1e-3"),
                                   ("train.gen_lr_final", "1e-5")])  # fmt: skip
     for it in (0, 250, 500, 1000):  # no hold: the plain cosine over the whole run
