@@ -1,6 +1,7 @@
 """Presets resolve to the documented values; overrides are typed and validated."""
 
 import math
+from itertools import pairwise
 
 import pytest
 
@@ -49,7 +50,7 @@ def test_lr_schedule_holds_then_decays_to_the_final_rate():
     assert lr_scale(held, 800) == pytest.approx(0.01 + 0.99 * 0.5)  # halfway through the decay
     assert lr_scale(held, 1000) == pytest.approx(0.01)
     tail = [lr_scale(held, it) for it in range(600, 1001, 50)]
-    assert all(a > b for a, b in zip(tail, tail[1:], strict=False))
+    assert all(a > b for a, b in pairwise(tail))
     const = config.build("ring", [("train.gen_lr_hold", "0.5")])  # no final rate: constant
     assert lr_scale(const, const.train.iterations) == 1.0
 
