@@ -207,13 +207,13 @@ def _natural(name: str, side: int) -> dict[str, Any]:
 IMAGE_PRESETS: dict[str, dict[str, Any]] = {
     "mnist": {**_MNIST_CPU, "train": {**_CPU_TRAIN, "method": "lbt", "iterations": 4500}},
     # The same with the GAN term (lambda 10): sharper samples and a better test ELBO per CPU minute.
-    # Six teacher steps per iteration: the teacher, not the generator, was the lag; D at G's rate:
-    # the default, ten times slower, left D near chance and the generator's samples too easy.
+    # Six teacher steps per iteration: the teacher, not the generator, was the lag. D learns at G's
+    # rate: at the default, ten times slower, D stayed near chance and taught G little.
     "mnist-lbt-gan": {
         **_MNIST_CPU,
         "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 3000},
         "lbt": {**_CPU_LBT, "est_steps": 6},
-        "gan": {"lbt_gan_weight": 10.0, "disc_lr": 1e-3},
+        "gan": {"lbt_gan_weight": 10.0, "disc_lr": _CPU_TRAIN["gen_lr"]},
     },
     "stacked-mnist": {
         "data": {"name": "stacked-mnist"},
