@@ -115,3 +115,23 @@ def test_lbt_adam_eps_reaches_the_inner_optimizer(method: str) -> None:
     default = build_method(dcfg, 2).inner
     step = default.update({"w": torch.ones(1)}, default.init({"w": torch.zeros(1)}), {"w": torch.zeros(1)})[0]
     assert float(step["w"]) == pytest.approx(-dcfg.lbt.est_lr, rel=1e-3)
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_adam_without_a_graph_is_bitwise_the_graph_formula(inside):
+    # Ordinary steps (no_grad) take a buffer-reusing path; it must not change a single bit, nor
+    # touch its inputs (optimizer states are pure values: rollbacks keep references to them).
+    gen = torch.Generator().manual_seed(3)
+    params = {"w": torch.randn(64, 33, generator=gen), "b": torch.randn(33, generator=gen)}
+    opt = adam(1e-3, 0.5, 0.999, 1e-3 if inside else 1e-8, eps_inside_sqrt=inside)
+    graph, lean = (dict(params), opt.init(params)), (dict(params), opt.init(params))
+    for _ in range(5):
+        grads = {k: torch.randn(v.shape, generator=gen) * 1e-2 for k, v in params.items()}
+        graph = opt.update(grads, graph[1], graph[0], 0.7)
+        before = {k: v.clone() for k, v in {**lean[0], **lean[1]}.items()}
+        with torch.no_grad():
+            new = opt.update(grads, lean[1], lean[0], 0.7)
+        assert all(torch.equal(v, before[k]) for k, v in {**lean[0], **lean[1]}.items())
+        lean = new
+    for a, b in zip(graph, lean, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
