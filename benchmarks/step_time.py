@@ -1,14 +1,15 @@
 """Milliseconds per training iteration: LBT against a plain GAN on the same networks and batch.
 
-    python benchmarks/step_time.py [--suite toy|suite|paper|batch] [--device cpu|cuda] [--iterations 30]
-        [--threads 2]
+    python benchmarks/step_time.py [--suite toy|suite|paper|batch|images] [--device cpu|cuda]
+        [--iterations 30] [--threads 2]
 
 ``toy`` times the paper's ring networks and the ``ring`` preset; ``suite`` the hard 2-D presets
 (``ring-narrow``, ``grid25``, ``grid``: LBT's kernel-density teacher against the GAN); ``paper``
 times every paper-scale preset (``paper-ring``, ``paper-grid``, ``paper-mnist``,
 ``paper-stacked-mnist``) with its own method and a GAN on the same generator and batch; ``batch``
 grows the paper-ring batch to show where an accelerator starts to pay (these small networks are
-launch-bound). Prints a table; record the numbers in docs/benchmarks.md with the machine and date.
+launch-bound); ``images`` the CPU image presets. Prints a table; record the numbers in
+docs/benchmarks.md with the machine and date.
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ SUITES = {
             {"gan.lbt_gan_warmup": 0},
         ),
         ("GAN, paper-stacked-mnist networks (batch 512)", "paper-stacked-mnist", "gan", {}),
+    ],
+    # the CPU image presets as they train (batch 64); Stacked MNIST past its GAN-only warm-up
+    "images": [
+        ("LBT, mnist", "mnist", "lbt", {}),
+        ("GAN, mnist networks", "mnist", "gan", {}),
+        ("LBT-GAN, mnist-lbt-gan", "mnist-lbt-gan", "lbt-gan", {}),
+        ("GAN, mnist-lbt-gan networks", "mnist-lbt-gan", "gan", {}),
+        ("LBT-GAN, stacked-mnist", "stacked-mnist", "lbt-gan", {"gan.lbt_gan_warmup": 0}),
+        ("GAN, stacked-mnist networks", "stacked-mnist", "gan", {}),
     ],
     # the hard 2-D suite: LBT (kernel-density teacher) and the harness-default GAN, same batches
     "suite": [
