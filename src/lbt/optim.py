@@ -97,9 +97,9 @@ def adam(
     ) -> tuple[Tensor, Tensor, Tensor]:
         """The same update with three new tensors and one scratch instead of a dozen temporaries.
 
-        Each line is the formula above, op for op and in the same order, written into buffers
-        that are already there: the result is bitwise the same (tested), about twice as fast on
-        large layers, and only valid where no graph is wanted (ordinary, non-unrolled steps).
+        Each line is the formula above, op for op and in the same order, written in place into the
+        new ``m``, ``v``, ``p`` and the scratch: bitwise the same result (tested), about twice as
+        fast on large layers, and valid only where no graph is wanted (ordinary, non-unrolled steps).
         """
         m2 = torch.mul(m, b1)
         tmp = torch.mul(g, 1.0 - b1)
