@@ -57,3 +57,35 @@ def test_averaging_changes_evaluation_only_and_resumes(tmp_path):
 def test_decay_outside_the_unit_interval_is_refused(value):
     with pytest.raises(LBTError, match="train.gen_ema"):
         Trainer(preset="ring", overrides={"train.gen_ema": value}, progress=False)
+
+
+def test_teacher_average_changes_evaluation_only_and_resumes(tmp_path):
+    """``train.est_ema``: the teacher's training is untouched, its scores come from the average."""
+    plain = Trainer(preset="ring", overrides=TINY, progress=False)
+    plain.fit()
+    averaged = Trainer(preset="ring", overrides=TINY | {"train.est_ema": 0.9}, progress=False)
+    averaged.fit()
+    for a, b in zip(plain.method.parameters(), averaged.method.parameters(), strict=True):
+        assert torch.equal(a, b)  # generator and teacher: the same trajectory
+    x = plain.data_fn(500)
+    with torch.no_grad():
+        own = averaged.method.estimator(x)
+        with averaged.averaged():
+            mean = averaged.method.estimator(x)
+        assert torch.equal(averaged.method.estimator(x), own)  # its own weights come back
+    assert not torch.allclose(mean, own)
+    assert plain.history[-1]["elbo_data"] != averaged.history[-1]["elbo_data"]
+
+    half = Trainer(preset="ring", overrides=TINY | {"train.est_ema": 0.9}, out_dir=tmp_path / "b",
+                   progress=False)  # fmt: skip
+    half.fit(iterations=20)
+    resumed = Trainer.resume(tmp_path / "b", progress=False)
+    resumed.fit()
+    assert resumed.est_average.updates == 30
+    for k, v in averaged.est_average.shadow.items():
+        assert torch.allclose(v, resumed.est_average.shadow[k])
+
+
+def test_teacher_average_needs_a_teacher():
+    with pytest.raises(LBTError, match="train.est_ema"):
+        Trainer(preset="ring", overrides={"train.method": "gan", "train.est_ema": 0.9}, progress=False)

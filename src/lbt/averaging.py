@@ -1,8 +1,9 @@
-"""An exponential moving average of the generator's weights, swapped in to evaluate and sample.
+"""An exponential moving average of a network's weights, swapped in to evaluate and sample.
 
 Training noise keeps the last iterate jittering around the solution (on the narrow 2-D mixtures a
 jitter moves samples off the modes); the average sits nearer its centre at no cost to training,
-which never sees it. It is a loop-level option (``train.gen_ema``), so every method gets it alike.
+which never sees it. The loop keeps one for the generator (``train.gen_ema``), so every method
+gets it alike, and one for a teacher (``train.est_ema``), which chases a moving generator.
 """
 
 from __future__ import annotations

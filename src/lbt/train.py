@@ -14,6 +14,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from lbt.averaging import WeightAverage
 from lbt.config import Config
 from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, Mixture, make_data
 from lbt.errors import LBTError
-from lbt.methods import Adversarial, Method, build_method
+from lbt.methods import Adversarial, Method, Teaches, build_method
 from lbt.metrics import describe, protocol_metrics, protocol_samples
 
 DATA_BUILDERS = DATASETS  # the registry's name before it moved to lbt.datasets
@@ -104,8 +105,11 @@ class Trainer:
         self.data = data if data is not None else make_data(self.cfg)
         self.method: Method = build_method(self.cfg, self.data.dim, generator, estimator).to(self.device)
         self._data_parallel()
-        g = self.cfg.train.gen_ema
+        g, e = self.cfg.train.gen_ema, self.cfg.train.est_ema
         self.average = WeightAverage(self.method.generator, g) if g > 0 else None
+        if e > 0 and not isinstance(self.method, Teaches):
+            raise LBTError(f"train.est_ema averages a teacher; train.method={self.cfg.train.method} has none")
+        self.est_average = WeightAverage(self.method.estimator, e) if e > 0 else None
         self.iteration = 0
         self.train_seconds = 0.0
         self.history: list[dict[str, float]] = []
@@ -146,9 +150,17 @@ class Trainer:
         with self.averaged():
             return self.method.sample(n).cpu()
 
-    def averaged(self) -> contextlib.AbstractContextManager[None]:
-        """The generator holds its weight average inside the block (``train.gen_ema``), else as is."""
-        return self.average.swapped_in() if self.average is not None else contextlib.nullcontext()
+    @contextlib.contextmanager
+    def averaged(self) -> Iterator[None]:
+        """Inside the block the generator and the teacher hold their weight averages
+        (``train.gen_ema``, ``train.est_ema``) where they are kept, else their own weights."""
+        with contextlib.ExitStack() as stack:
+            for average in self._averages():
+                stack.enter_context(average.swapped_in())
+            yield
+
+    def _averages(self) -> list[WeightAverage]:
+        return [a for a in (self.average, self.est_average) if a is not None]
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, n: int | None = None, seed_offset: int = 0) -> dict[str, float]:
@@ -198,8 +210,8 @@ class Trainer:
                     t0 = time.perf_counter()
                     logs = self.method.step(self.data_fn, lr_scale(cfg, self.iteration) * self.lr_factor)
                     logs = distributed.mean(logs)  # every rank sees the same numbers (NaN anywhere: all)
-                    if self.average is not None:
-                        self.average.update()
+                    for average in self._averages():
+                        average.update()
                     self.train_seconds += time.perf_counter() - t0
                     self.iteration += 1
                     bar.update(1)
@@ -340,6 +352,7 @@ class Trainer:
             "rollbacks": self.rollbacks,
             "events": self.events,
             **({"gen_average": self.average.state_dict()} if self.average is not None else {}),
+            **({"est_average": self.est_average.state_dict()} if self.est_average is not None else {}),
         }
 
     def save_checkpoint(self) -> None:
@@ -391,6 +404,8 @@ class Trainer:
         self.events = copy.deepcopy(list(payload.get("events", [])))
         if self.average is not None and "gen_average" in payload:
             self.average.load_state_dict(payload["gen_average"])
+        if self.est_average is not None and "est_average" in payload:
+            self.est_average.load_state_dict(payload["est_average"])
         rng.set_state(payload["rng"])
         if distributed.world() > 1:  # each rank its own streams; fresh ones after a world-size change
             states = payload.get("rank_rng")

@@ -69,6 +69,7 @@ class TrainConfig:
     gen_lr_final: float = -1.0  # < 0: constant; else cosine decay to this value
     gen_lr_hold: float = 0.0  # fraction of the iterations at gen_lr before the cosine decay starts
     gen_ema: float = 0.0  # > 0: evaluate and sample with an EMA of the generator's weights (decay)
+    est_ema: float = 0.0  # > 0: evaluate the teacher with an EMA of its weights (decay; lbt, lbt-gan)
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8
@@ -227,8 +228,8 @@ POSITIVE = {
     "eval.fd_samples", "eval.inception_samples",
 }  # fmt: skip
 UNIT_INTERVAL = {
-    "train.beta1", "train.beta2", "train.gen_ema", "eval.target_quality", "train.rollback_lr_factor",
-    "train.gen_lr_hold",
+    "train.beta1", "train.beta2", "train.gen_ema", "train.est_ema", "eval.target_quality",
+    "train.rollback_lr_factor", "train.gen_lr_hold",
 }  # fmt: skip
 NON_NEGATIVE = {
     "lbt.unroll_steps",  # 0: a closed-form teacher (kde) needs no inner steps
