@@ -214,6 +214,8 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
         "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 3000},
         "lbt": {**_CPU_LBT, "est_steps": 6},
         "gan": {"lbt_gan_weight": 10.0, "disc_lr": _CPU_TRAIN["gen_lr"]},
+        # The held-out scores are the teacher's weight average's (evaluation only; docs/images.md).
+        "recipes": {"lbt-gan": {"train": {"est_ema": 0.99}}},
     },
     "stacked-mnist": {
         "data": {"name": "stacked-mnist"},
