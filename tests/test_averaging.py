@@ -13,6 +13,15 @@ TINY = {"train.iterations": 30, "train.batch_size": 64, "train.gen_batch_size": 
         "eval.every": 10, "eval.samples": 2000, "eval.train_samples": 1000}  # fmt: skip
 
 
+def _stopped_and_resumed(tmp_path, key: str) -> Trainer:
+    """A TINY run with the average ``key`` at 0.9, stopped at 20 iterations, resumed to 30."""
+    half = Trainer(preset="ring", overrides=TINY | {key: 0.9}, out_dir=tmp_path / "b", progress=False)
+    half.fit(iterations=20)
+    resumed = Trainer.resume(tmp_path / "b", progress=False)
+    resumed.fit()
+    return resumed
+
+
 def test_average_follows_the_ramped_exponential_recurrence():
     layer = nn.Linear(1, 1, bias=False)
     avg = WeightAverage(layer, decay=0.5)
@@ -43,11 +52,7 @@ def test_averaging_changes_evaluation_only_and_resumes(tmp_path):
     assert [r["loss_gen"] for r in plain.history] == [r["loss_gen"] for r in averaged.history]
     assert not torch.equal(plain.sample(500), averaged.sample(500))  # samples from the average
 
-    half = Trainer(preset="ring", overrides=TINY | {"train.gen_ema": 0.9}, out_dir=tmp_path / "b",
-                   progress=False)  # fmt: skip
-    half.fit(iterations=20)
-    resumed = Trainer.resume(tmp_path / "b", progress=False)
-    resumed.fit()
+    resumed = _stopped_and_resumed(tmp_path, "train.gen_ema")
     assert resumed.average.updates == 30
     for k, v in averaged.average.shadow.items():
         assert torch.allclose(v, resumed.average.shadow[k])
@@ -76,11 +81,7 @@ def test_teacher_average_changes_evaluation_only_and_resumes(tmp_path):
     assert not torch.allclose(mean, own)
     assert plain.history[-1]["elbo_data"] != averaged.history[-1]["elbo_data"]
 
-    half = Trainer(preset="ring", overrides=TINY | {"train.est_ema": 0.9}, out_dir=tmp_path / "b",
-                   progress=False)  # fmt: skip
-    half.fit(iterations=20)
-    resumed = Trainer.resume(tmp_path / "b", progress=False)
-    resumed.fit()
+    resumed = _stopped_and_resumed(tmp_path, "train.est_ema")
     assert resumed.est_average.updates == 30
     for k, v in averaged.est_average.shadow.items():
         assert torch.allclose(v, resumed.est_average.shadow[k])

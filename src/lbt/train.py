@@ -110,6 +110,8 @@ class Trainer:
         if e > 0 and not isinstance(self.method, Teaches):
             raise LBTError(f"train.est_ema averages a teacher; train.method={self.cfg.train.method} has none")
         self.est_average = WeightAverage(self.method.estimator, e) if e > 0 else None
+        kept = {"gen_average": self.average, "est_average": self.est_average}  # checkpoint keys
+        self.averages: dict[str, WeightAverage] = {k: a for k, a in kept.items() if a is not None}
         self.iteration = 0
         self.train_seconds = 0.0
         self.history: list[dict[str, float]] = []
@@ -155,12 +157,9 @@ class Trainer:
         """Inside the block the generator and the teacher hold their weight averages
         (``train.gen_ema``, ``train.est_ema``) where they are kept, else their own weights."""
         with contextlib.ExitStack() as stack:
-            for average in self._averages():
+            for average in self.averages.values():
                 stack.enter_context(average.swapped_in())
             yield
-
-    def _averages(self) -> list[WeightAverage]:
-        return [a for a in (self.average, self.est_average) if a is not None]
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, n: int | None = None, seed_offset: int = 0) -> dict[str, float]:
@@ -210,7 +209,7 @@ class Trainer:
                     t0 = time.perf_counter()
                     logs = self.method.step(self.data_fn, lr_scale(cfg, self.iteration) * self.lr_factor)
                     logs = distributed.mean(logs)  # every rank sees the same numbers (NaN anywhere: all)
-                    for average in self._averages():
+                    for average in self.averages.values():
                         average.update()
                     self.train_seconds += time.perf_counter() - t0
                     self.iteration += 1
@@ -351,8 +350,7 @@ class Trainer:
             "lr_factor": self.lr_factor,
             "rollbacks": self.rollbacks,
             "events": self.events,
-            **({"gen_average": self.average.state_dict()} if self.average is not None else {}),
-            **({"est_average": self.est_average.state_dict()} if self.est_average is not None else {}),
+            **{key: average.state_dict() for key, average in self.averages.items()},
         }
 
     def save_checkpoint(self) -> None:
@@ -402,10 +400,9 @@ class Trainer:
         self.method.to(self.device)  # optimizer states come off the checkpoint on the CPU
         self.rollbacks = int(payload.get("rollbacks", 0))
         self.events = copy.deepcopy(list(payload.get("events", [])))
-        if self.average is not None and "gen_average" in payload:
-            self.average.load_state_dict(payload["gen_average"])
-        if self.est_average is not None and "est_average" in payload:
-            self.est_average.load_state_dict(payload["est_average"])
+        for key, average in self.averages.items():
+            if key in payload:  # absent: a checkpoint from before the average was switched on
+                average.load_state_dict(payload[key])
         rng.set_state(payload["rng"])
         if distributed.world() > 1:  # each rank its own streams; fresh ones after a world-size change
             states = payload.get("rank_rng")
