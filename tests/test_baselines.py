@@ -146,9 +146,23 @@ def _reaches(t: torch.Tensor, module: torch.nn.Module) -> bool:
     return any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
-def test_bad_packing_is_one_clear_error() -> None:
-    with pytest.raises(LBTError, match="gan.pack"):
-        build_method(small_cfg("pacgan", **{"gan.pack": 5}), 2)
+def test_lbt_gan_discriminator_packs_and_still_learns() -> None:
+    """gan.lbt_gan_pack=4: LBT-GAN's discriminator judges 4 samples per input, in its own update
+    and in the generator's GAN loss, and the generator still moves to the target."""
+    torch.manual_seed(0)
+    m = build_method(small_cfg("lbt-gan", **{"gan.lbt_gan_pack": 4}), 2)
+    assert m.discriminator[0].in_features == 8
+    assert m.adv.logits(torch.randn(64, 2)).shape == (16,)
+    start = float((m.sample(2000).mean(0) - TARGET).norm())
+    for _ in range(80):
+        m.step(target)
+    assert float((m.sample(2000).mean(0) - TARGET).norm()) < 0.5 * start
+
+
+@pytest.mark.parametrize(("method", "key"), [("pacgan", "gan.pack"), ("lbt-gan", "gan.lbt_gan_pack")])
+def test_bad_packing_is_one_clear_error(method: str, key: str) -> None:
+    with pytest.raises(LBTError, match=key):
+        build_method(small_cfg(method, **{key: 5}), 2)
 
 
 @pytest.mark.parametrize("fit", [True, False])

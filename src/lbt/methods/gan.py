@@ -218,11 +218,12 @@ class PacGAN(GAN):
 
 
 # -- builders (registered in lbt.methods.METHODS) -------------------------------------------------
-def check_config(cfg: Config, packing: int) -> None:
-    """What a GAN-family method needs of the config beyond each key's own range."""
+def check_config(cfg: Config, packing: int, key: str = "gan.pack") -> None:
+    """What a GAN-family method needs of the config beyond each key's own range; ``key`` names
+    the setting ``packing`` came from."""
     t = cfg.train
     if t.batch_size % packing or t.gen_batch_size % packing:
-        raise LBTError(f"gan.pack={packing} must divide train.batch_size={t.batch_size} "
+        raise LBTError(f"{key}={packing} must divide train.batch_size={t.batch_size} "
                        f"and train.gen_batch_size={t.gen_batch_size}")  # fmt: skip
     if cfg.gan.recon_weight < 0 or cfg.gan.lbt_gan_weight < 0:
         raise LBTError("gan.recon_weight and gan.lbt_gan_weight must be >= 0")

@@ -49,7 +49,8 @@ class LBTGAN(LBT):
         self.discriminator = discriminator
         self.gan_weight = g.lbt_gan_weight
         self.warmup, self.warmup_fit = g.lbt_gan_warmup, g.lbt_gan_warmup_fit
-        self.adv = make_adversary(discriminator, g.disc_lr, o.beta1, o.beta2, o.eps, steps=g.disc_steps)
+        self.adv = make_adversary(discriminator, g.disc_lr, o.beta1, o.beta2, o.eps,
+                                  packing=g.lbt_gan_pack, steps=g.disc_steps)  # fmt: skip
 
     def generator_losses(self, data: DataFn) -> tuple[Tensor, Tensor]:
         """(teaching loss, GAN loss) at the current estimator and discriminator."""
@@ -106,11 +107,11 @@ def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
                   estimator: nn.Module | None = None) -> LBTGAN:  # fmt: skip
     """``train.method=lbt-gan``: LBT exactly as :func:`lbt.methods.lbt.build_lbt` configures it,
     plus ``model.discriminator`` and the weighted GAN loss."""
-    check_config(cfg, 1)
+    check_config(cfg, cfg.gan.lbt_gan_pack, "gan.lbt_gan_pack")
     return LBTGAN(
         generator or make_generator(cfg, x_dim),
         as_estimator(estimator or make_estimator(cfg, x_dim)),
-        make_discriminator(cfg, x_dim),
+        make_discriminator(cfg, x_dim * cfg.gan.lbt_gan_pack),
         cfg.lbt,
         cfg.gan,
         OuterSettings.from_config(cfg.train),
