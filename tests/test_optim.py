@@ -2,7 +2,9 @@
 
 import pytest
 import torch
+from torch import Tensor
 
+from lbt.errors import LBTError
 from lbt.optim import adam, clip_by_global_norm, sgd
 
 
@@ -115,6 +117,40 @@ def test_lbt_adam_eps_reaches_the_inner_optimizer(method: str) -> None:
     default = build_method(dcfg, 2).inner
     step = default.update({"w": torch.ones(1)}, default.init({"w": torch.zeros(1)}), {"w": torch.zeros(1)})[0]
     assert float(step["w"]) == pytest.approx(-dcfg.lbt.est_lr, rel=1e-3)
+
+
+@pytest.mark.parametrize("method", ["lbt", "lbt-gan"])
+def test_fit_adam_eps_changes_the_fit_and_not_the_unroll(method: str) -> None:
+    """``lbt.fit_adam_eps`` sets the epsilon of the teacher's ordinary updates only: the unrolled
+    steps keep ``lbt.adam_eps``, and 0 (the default) means the same as ``adam_eps``."""
+    from lbt import config
+    from lbt.methods import build_method
+
+    base = {"train.method": method, "lbt.adam_eps": 0.25}
+    g, p = {"w": torch.tensor([1.0, 1e-3, 0.0])}, {"w": torch.zeros(3)}
+
+    def steps(m) -> tuple[Tensor, Tensor]:
+        return tuple(opt.update(g, opt.init(p), p)[0]["w"] for opt in (m.inner, m.fit_opt))
+
+    unroll, fit = steps(build_method(config.build("ring", {**base, "lbt.fit_adam_eps": 1e-8}), 2))
+    same_unroll, same_fit = steps(build_method(config.build("ring", base), 2))
+    assert torch.equal(unroll, same_unroll) and torch.equal(same_fit, same_unroll)
+    assert abs(float(fit[1])) > 10 * abs(float(unroll[1]))  # a small gradient's step is no longer capped
+    with pytest.raises(LBTError, match="lbt.fit_adam_eps"):
+        config.build("ring", {**base, "lbt.fit_adam_eps": -1.0})
+
+    def run(extra: dict) -> tuple[float, list[Tensor]]:  # the teaching loss, then E after one fit
+        torch.manual_seed(0)
+        m = build_method(config.build("ring", {**base, **extra}), 2)
+        x = torch.randn(64, 2)
+        torch.manual_seed(1)
+        loss = float(m.teach(x)[1])
+        torch.manual_seed(2)
+        m.update_estimator()
+        return loss, [q.detach().clone() for q in m.estimator.parameters()]
+
+    (loss_a, est_a), (loss_b, est_b) = run({}), run({"lbt.fit_adam_eps": 1e-8})
+    assert loss_a == loss_b and not all(torch.equal(a, b) for a, b in zip(est_a, est_b, strict=True))
 
 
 @pytest.mark.parametrize("inside", [True, False])

@@ -93,6 +93,9 @@ class LBTConfig:
     # Inner Adam's epsilon (official code: 1e-8). Larger values cap the 1/sqrt(v) gain that the
     # hypergradient picks up on parameters with tiny gradients (docs/images.md, MNIST).
     adam_eps: float = 1e-8
+    # The teacher's ordinary (fitting) updates' epsilon; 0: adam_eps. The cap adam_eps puts on
+    # the hypergradient also slows the fit, which nothing differentiates through (docs/images.md).
+    fit_adam_eps: float = 0.0
     adam_eps_inside_sqrt: bool = True
     adam_second_moment_grad: bool = False
     hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
@@ -233,6 +236,7 @@ UNIT_INTERVAL = {
     "train.rollback_lr_factor", "train.gen_lr_hold",
 }  # fmt: skip
 NON_NEGATIVE = {
+    "lbt.fit_adam_eps",
     "lbt.unroll_steps",  # 0: a closed-form teacher (kde) needs no inner steps
     "lbt.n_est",
     "model.kde_anneal_steps",

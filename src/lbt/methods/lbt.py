@@ -35,12 +35,14 @@ def _default_steps_done(state: dict, prefix: str, *_: object) -> None:
     state.setdefault(prefix + "steps_done", torch.zeros((), dtype=torch.long))
 
 
-def inner_optimizer(settings: LBTConfig, beta1: float, beta2: float) -> Optimizer:
-    """The teacher's (unrolled) optimizer as ``lbt`` describes it; Adam takes ``train``'s betas."""
+def inner_optimizer(settings: LBTConfig, beta1: float, beta2: float, fit: bool = False) -> Optimizer:
+    """The teacher's (unrolled) optimizer as ``lbt`` describes it; Adam takes ``train``'s betas.
+    ``fit``: the one for its ordinary updates, whose epsilon may differ (``lbt.fit_adam_eps``)."""
     s = settings
     if s.inner_optimizer == "sgd":
         return sgd(s.est_lr)
-    return adam(s.est_lr, beta1, beta2, s.adam_eps, eps_inside_sqrt=s.adam_eps_inside_sqrt,
+    eps = s.fit_adam_eps if fit and s.fit_adam_eps > 0 else s.adam_eps
+    return adam(s.est_lr, beta1, beta2, eps, eps_inside_sqrt=s.adam_eps_inside_sqrt,
                 differentiate_second_moment=s.adam_second_moment_grad)  # fmt: skip
 
 
@@ -72,6 +74,7 @@ class LBT(Method):
         self.gen_batch_size = o.gen_batch_size
         self.batch_size = o.batch_size
         self.inner = inner_optimizer(s, o.beta1, o.beta2)
+        self.fit_opt = inner_optimizer(s, o.beta1, o.beta2, fit=True)  # same state as self.inner
         self.hypergrad = HYPERGRADIENTS[s.hypergrad]
         self.hypergrad_options = hypergrad_options(s)  # TeachingProblem.options
         self.nll = functional_loss(estimator, _neg_mean)
@@ -132,7 +135,7 @@ class LBT(Method):
         for _ in range(self.n_est):
             phi, nll = self._start(False)
             phi, self.inner_state, losses = unroll(
-                nll, phi, self.inner_state, self.inner,
+                nll, phi, self.inner_state, self.fit_opt,
                 self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
                 lr_scale=self.est_lr_mult * self.lr_factor,
             )  # fmt: skip
