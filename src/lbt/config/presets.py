@@ -212,7 +212,8 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
         "train": {**_CPU_TRAIN, "method": "lbt", "iterations": 4500},
         "lbt": {**_CPU_LBT, "hypergrad": "implicit"},
     },
-    # The same with the GAN term (lambda 10): sharper samples and a better test ELBO per CPU minute.
+    # The same networks with the GAN term (lambda 10): sharper samples and a better test ELBO per
+    # CPU minute. Through the unroll: here the implicit hypergradient was slower for no gain.
     # Six teacher steps per iteration: the teacher, not the generator, was the lag. D learns at G's
     # rate: at the default, ten times slower, D stayed near chance and taught G little. The
     # teacher's own fit takes the official epsilon (the unroll keeps 1e-3), as the reference's does.
