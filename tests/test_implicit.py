@@ -107,6 +107,80 @@ def test_solvers_solve_spd_systems_and_stop_at_negative_curvature():
     assert torch.allclose(out["w"], 0.01 * neg["w"])
 
 
+def test_warm_started_cg_refines_the_previous_solution():
+    torch.manual_seed(1)
+    a = torch.randn(8, 8, dtype=D)
+    spd = a @ a.T / 8 + torch.eye(8, dtype=D)  # well conditioned: restarts converge fast
+    v = {"w": torch.randn(8, dtype=D)}
+    want = torch.linalg.solve(spd, v["w"])
+    calls = []
+
+    def hvp(p):
+        calls.append(1)
+        return {"w": spd @ p["w"]}
+
+    # From the answer: one product (its residual) and nothing else to do.
+    assert torch.allclose(conjugate_gradient(hvp, v, 5, u0={"w": want})["w"], want, atol=1e-10)
+    assert len(calls) == 1
+    # Two products at a time, each solve starting from the last: it converges where two
+    # products from zero stay far off.
+    cold = conjugate_gradient(hvp, v, 2)["w"]
+    u = None
+    for _ in range(12):
+        u = conjugate_gradient(hvp, v, 2, u0=u)
+    assert float((u["w"] - want).norm()) < 1e-6 * float(want.norm())
+    assert float((cold - want).norm()) > 1e-2 * float(want.norm())
+    # Negative curvature at the first direction: the warm start is kept, not the fallback.
+    u0 = {"w": torch.ones(8, dtype=D)}
+    out = conjugate_gradient(lambda p: {"w": -p["w"]}, v, 5, u0=u0)
+    assert torch.equal(out["w"], u0["w"])
+
+
+def test_implicit_warm_start_converges_across_updates_with_one_product():
+    gen, est, z, x_data, theta = _gaussian_setup()
+    exact = _exact(gen, est, z, x_data, theta)
+    inner = sgd(0.3)
+    options = {"implicit_solver": "cg", "implicit_iters": 1, "implicit_warm_start": True}
+    problem = TeachingProblem(
+        functional_loss(est, lambda lp: -lp.mean()), params_of(est), inner.init(params_of(est)),
+        inner, lambda k: functional_call(gen, theta, (z,)), 200, options,
+    )  # fmt: skip
+    errors = []
+    for _ in range(12):
+        grads = torch.autograd.grad(implicit(problem, x_data).surrogate, list(theta.values()))
+        errors.append(_err(grads, exact))
+    assert set(problem.carry) == {"mean", "log_std"}  # the solution is carried in place
+    assert errors[0] > 0.1  # one product from zero is far off ...
+    assert all(b < a for a, b in zip(errors, errors[1:], strict=False))
+    assert errors[-1] < 1e-5  # ... one product per update from the last solution is not
+    with pytest.raises(LBTError, match="implicit_solver=cg"):
+        implicit(TeachingProblem(problem.loss, problem.phi0, problem.state, inner, problem.gen_batch,
+                                 2, {**options, "implicit_solver": "neumann"}), x_data)  # fmt: skip
+
+
+def test_method_keeps_and_checkpoints_the_warm_start():
+    cfg = config.build("ring-implicit", {"lbt.implicit_warm_start": True, "lbt.implicit_iters": 2})
+    torch.manual_seed(0)
+    m = build_method(cfg, 2)
+    data = lambda n: torch.randn(n, 2)  # noqa: E731
+    m.step(data)
+    carry = m.optimizer_states()["hypergrad_carry"]
+    assert carry and set(carry) == set(dict(m.estimator.named_parameters()))
+    torch.manual_seed(1)
+    fresh = build_method(cfg, 2)
+    assert fresh.optimizer_states()["hypergrad_carry"] == {}
+    fresh.load_state_dict(m.state_dict())
+    fresh.load_optimizer_states({k: {n: t.clone() for n, t in s.items()}
+                                 for k, s in m.optimizer_states().items()})  # fmt: skip
+    assert all(torch.equal(fresh.hypergrad_carry[k], carry[k]) for k in carry)
+    # A resumed run continues exactly: the next update starts from the same carried solution.
+    logs = []
+    for method in (m, fresh):
+        torch.manual_seed(2)
+        logs.append(method.step(data))
+    assert logs[0] == logs[1]
+
+
 def _vae_method(hypergrad):
     # A small VAE with a wider decoder variance than the paper's 1e-3: its one-sample ELBO is then
     # far less noisy, so one fixed-seed comparison says something about the two estimators.

@@ -103,6 +103,7 @@ class LBTConfig:
     implicit_iters: int = 10  # Hessian-vector products per solve
     implicit_damping: float = 0.0  # solve (H + damping I) u = v
     implicit_alpha: float = 0.01  # Neumann series step size
+    implicit_warm_start: bool = False  # cg: start each solve from the previous update's solution
 
 
 @dataclass

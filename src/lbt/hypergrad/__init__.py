@@ -13,7 +13,9 @@ HYPERGRADIENTS: Registry[Hypergradient] = Registry(
     "lbt.hypergrad", {"unrolled": unrolled, "implicit": implicit}
 )
 
-OPTION_KEYS = ("implicit_solver", "implicit_iters", "implicit_damping", "implicit_alpha")
+OPTION_KEYS = (
+    "implicit_solver", "implicit_iters", "implicit_damping", "implicit_alpha", "implicit_warm_start",
+)  # fmt: skip
 
 
 def hypergrad_options(cfg: Any) -> dict[str, Any]:

@@ -26,6 +26,8 @@ class TeachingProblem:
     ``loss(phi, x)`` is ``-mean log p_E(x; phi)`` with any closed-form context (kernel centres)
     already bound; ``phi0`` is the teacher's starting point and may depend on the generator
     (a refit); ``gen_batch(k)`` draws a fresh generator batch that is differentiable in theta.
+    ``carry`` is what a strategy keeps from one generator update to the next (the implicit
+    solve's warm start); the method owns it and checkpoints it.
     """
 
     loss: Loss
@@ -35,6 +37,7 @@ class TeachingProblem:
     gen_batch: Callable[[int], Tensor]
     steps: int
     options: dict[str, float] = field(default_factory=dict)
+    carry: Params = field(default_factory=dict)
 
 
 class Teaching(NamedTuple):

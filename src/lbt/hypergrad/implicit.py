@@ -14,6 +14,10 @@ constant) has the hypergradient as its gradient in theta.
 Approximations: ``phi_K`` is treated as a stationary point of ``f_E`` (it is not exactly one after
 K steps, and a refit that places ``phi_0`` at generator samples is not differentiated through);
 ``f_E`` is evaluated on one generator batch; the solve is truncated at ``implicit_iters`` products.
+With ``implicit_warm_start`` the conjugate-gradient solve starts from the previous generator
+update's solution (kept in ``TeachingProblem.carry``): ``H`` and ``v`` move little between
+updates, so a few products refine what earlier solves found (amortized implicit
+differentiation, Arbel & Mairal 2022) instead of starting again from zero.
 A teacher fitted entirely in closed form (the kernel density: no parameters left to fit by
 gradient steps) has no stationarity condition to differentiate; for it the implicit-function
 derivative *is* the derivative of the closed-form fit, so the strategy backpropagates through it
@@ -21,6 +25,8 @@ exactly, as :func:`lbt.hypergrad.unrolled` does with K = 0.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -36,6 +42,7 @@ DEFAULTS: dict[str, float | str] = {
     "implicit_iters": 10,
     "implicit_damping": 0.0,
     "implicit_alpha": 0.01,
+    "implicit_warm_start": False,
 }
 SOLVERS = ("cg", "neumann")
 
@@ -49,25 +56,39 @@ def _axpy(alpha: Tensor | float, x: Params, y: Params) -> Params:
     return {k: alpha * x[k] + y[k] for k in y}
 
 
-def conjugate_gradient(hvp, v: Params, iters: int, *, fallback_step: float = 0.01) -> Params:  # noqa: ANN001
+def conjugate_gradient(
+    hvp: Callable[[Params], Params],
+    v: Params,
+    iters: int,
+    *,
+    fallback_step: float = 0.01,
+    u0: Params | None = None,
+) -> Params:
     """Approximately solve ``A u = v`` for symmetric ``A`` given as ``hvp(p) = A p``.
 
-    Stops early once the residual is negligible. The Hessian of a non-convex teacher may be
-    indefinite: at a direction of non-positive curvature the iteration stops and returns the
-    iterate so far (``fallback_step * v`` if that is still zero, the first Neumann term).
+    Starts from ``u0`` (one more product, for its residual) or from zero; stops early once the
+    residual is negligible. The Hessian of a non-convex teacher may be indefinite: at a
+    direction of non-positive curvature the iteration stops and returns the iterate so far
+    (``fallback_step * v`` if that is still zero, the first Neumann term).
     """
-    u = {k: torch.zeros_like(t) for k, t in v.items()}
-    r = dict(v)
-    p = dict(v)
+    if u0 is None:
+        u = {k: torch.zeros_like(t) for k, t in v.items()}
+        r = dict(v)
+    else:
+        u = dict(u0)
+        r = _axpy(-1.0, hvp(u), v)
+    p = dict(r)
     rr = _dot(r, r)
-    if float(rr) == 0.0:
+    tol = 1e-20 * float(_dot(v, v)) + 1e-30
+    if float(rr) <= tol:  # v = 0, or the start already solves the system
         return u
-    tol = 1e-20 * float(rr) + 1e-30
     for i in range(iters):
         hp = hvp(p)
         php = _dot(p, hp)
         if not float(php) > 0:  # negative curvature (or NaN): the quadratic model has no minimum
-            return u if i > 0 else {k: fallback_step * t for k, t in v.items()}
+            if i > 0 or u0 is not None:
+                return u
+            return {k: fallback_step * t for k, t in v.items()}
         a = rr / php
         u = _axpy(a, p, u)
         r = _axpy(-a, hp, r)
@@ -91,6 +112,15 @@ def neumann(hvp, v: Params, iters: int, alpha: float) -> Params:  # noqa: ANN001
     return {k: alpha * t for k, t in acc.items()}
 
 
+def _carried(carry: Params, v: Params) -> Params | None:
+    """The previous solution if it fits this system (same parameters, shapes and device)."""
+    if set(carry) != set(v):
+        return None
+    if any(carry[k].shape != v[k].shape or carry[k].device != v[k].device for k in v):
+        return None
+    return {k: carry[k].to(v[k].dtype) for k in v}
+
+
 def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
     """``-v^T (H + damping I)^-1 d(grad_phi f_E)/d theta`` at ``phi_K``, ``v = grad_phi f_G(phi_K)``."""
     p = problem
@@ -99,8 +129,12 @@ def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
     iters = int(opts["implicit_iters"])
     damping = float(opts["implicit_damping"])
     alpha = float(opts["implicit_alpha"])
+    warm = bool(opts["implicit_warm_start"])
     if solver not in SOLVERS:
         raise LBTError(f"lbt.implicit_solver={solver!r} is not one of: {', '.join(SOLVERS)}")
+    if warm and solver != "cg":
+        raise LBTError("lbt.implicit_warm_start needs lbt.implicit_solver=cg (the Neumann series "
+                       "has no starting point to carry)")  # fmt: skip
     if not p.phi0:  # fitted in closed form (kernel density): differentiate the fit itself, exactly
         out = p.loss(p.phi0, x_data)
         return Teaching(out, out.detach())
@@ -144,7 +178,11 @@ def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
             return {k: out[k] + damping * vec[k] for k in names} if damping else out
 
         if solver == "cg":
-            u = conjugate_gradient(hvp, v, iters, fallback_step=alpha)
+            u0 = _carried(p.carry, v) if warm else None
+            u = conjugate_gradient(hvp, v, iters, fallback_step=alpha, u0=u0)
+            if warm:  # in place: the method holds (and checkpoints) this very dict
+                p.carry.clear()
+                p.carry.update({k: t.detach().clone() for k, t in u.items()})
         else:
             u = neumann(hvp, v, iters, alpha)
         surrogate = -_dot({k: u[k].detach() for k in names}, g)

@@ -79,6 +79,7 @@ class LBT(Method):
         self.hypergrad_options = hypergrad_options(s)  # TeachingProblem.options
         self.nll = functional_loss(estimator, _neg_mean)
         self.inner_state: State = self.inner.init(params_of(estimator))
+        self.hypergrad_carry: State = {}  # TeachingProblem.carry, kept across generator updates
         self.gen_opt = o.adam(generator)
         # Checkpointed, so a resumed run continues the teacher's schedule where it stood.
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
@@ -163,7 +164,7 @@ class LBT(Method):
         phi0, nll = self._start(True)
         steps = self.unroll_steps if phi0 else 0
         problem = TeachingProblem(nll, phi0, self.inner_state, self.inner, self._gen_batch, steps,
-                                  self.hypergrad_options)  # fmt: skip
+                                  self.hypergrad_options, self.hypergrad_carry)  # fmt: skip
         return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
@@ -186,11 +187,13 @@ class LBT(Method):
         }
 
     def optimizer_states(self) -> dict[str, State]:
-        return {"inner_state": self.inner_state, "gen_opt.state": self.gen_opt.state}
+        return {"inner_state": self.inner_state, "gen_opt.state": self.gen_opt.state,
+                "hypergrad_carry": self.hypergrad_carry}  # fmt: skip
 
     def load_optimizer_states(self, states: dict[str, State]) -> None:
         self.inner_state = states["inner_state"]
         self.gen_opt.state = states["gen_opt.state"]
+        self.hypergrad_carry = states.get("hypergrad_carry", {})  # older checkpoints: none
 
 
 def build_lbt(
