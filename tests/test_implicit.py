@@ -158,6 +158,28 @@ def test_implicit_warm_start_converges_across_updates_with_one_product():
                                  2, {**options, "implicit_solver": "neumann"}), x_data)  # fmt: skip
 
 
+def test_warm_start_is_dropped_where_the_teacher_is_not_convex():
+    # A fixed indefinite "Hessian" (one negative eigenvalue), as a VAE teacher's can be: a solve
+    # that ends on the non-convex side is not carried, so the next one starts from zero.
+    h = torch.diag(torch.tensor([2.0, 1.0, -0.5], dtype=D))
+    phi = {"w": torch.zeros(3, dtype=D, requires_grad=True)}
+    target = torch.tensor([-0.1, -0.1, 1.0], dtype=D)  # v = -target: mostly the negative direction
+
+    def loss(p, x):  # f_G and f_E alike: a quadratic in phi (f_E depends on x, i.e. on theta)
+        w = p["w"]
+        return 0.5 * w @ h @ w - (x.mean(0) if x.dim() > 1 else x) @ w
+
+    theta = target.clone().requires_grad_(True)
+    inner = sgd(0.0)  # phi_K = phi_0: the point where the system is solved
+    options = {"implicit_solver": "cg", "implicit_iters": 3, "implicit_warm_start": True}
+    problem = TeachingProblem(loss, phi, inner.init(phi), inner, lambda k: theta.unsqueeze(0), 1, options)
+    implicit(problem, target)
+    assert problem.carry == {}  # CG met the negative direction: nothing worth carrying
+    h = torch.diag(torch.tensor([2.0, 1.0, 0.5], dtype=D))  # convex: the solution is carried
+    implicit(problem, target)
+    assert set(problem.carry) == {"w"}
+
+
 def test_method_keeps_and_checkpoints_the_warm_start():
     cfg = config.build("ring-implicit", {"lbt.implicit_warm_start": True, "lbt.implicit_iters": 2})
     torch.manual_seed(0)

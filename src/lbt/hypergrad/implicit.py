@@ -17,7 +17,8 @@ K steps, and a refit that places ``phi_0`` at generator samples is not different
 With ``implicit_warm_start`` the conjugate-gradient solve starts from the previous generator
 update's solution (kept in ``TeachingProblem.carry``): ``H`` and ``v`` move little between
 updates, so a few products refine what earlier solves found (amortized implicit
-differentiation, Arbel & Mairal 2022) instead of starting again from zero.
+differentiation, Arbel & Mairal 2022) instead of starting again from zero. A solution is only
+carried where the teacher is convex along it (:func:`_worth_carrying`).
 A teacher fitted entirely in closed form (the kernel density: no parameters left to fit by
 gradient steps) has no stationarity condition to differentiate; for it the implicit-function
 derivative *is* the derivative of the closed-form fit, so the strategy backpropagates through it
@@ -121,6 +122,13 @@ def _carried(carry: Params, v: Params) -> Params | None:
     return {k: carry[k].to(v[k].dtype) for k in v}
 
 
+def _worth_carrying(hvp: Callable[[Params], Params], u: Params, v: Params) -> bool:
+    """Carry ``u`` only where the system is convex along it and ``u`` beats zero on the quadratic
+    model ``u.Hu / 2 - v.u``: a non-convex teacher otherwise lets it grow without bound."""
+    curvature = float(_dot(u, hvp(u)))
+    return curvature > 0 and 0.5 * curvature - float(_dot(v, u)) < 0
+
+
 def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
     """``-v^T (H + damping I)^-1 d(grad_phi f_E)/d theta`` at ``phi_K``, ``v = grad_phi f_G(phi_K)``."""
     p = problem
@@ -182,7 +190,8 @@ def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
             u = conjugate_gradient(hvp, v, iters, fallback_step=alpha, u0=u0)
             if warm:  # in place: the method holds (and checkpoints) this very dict
                 p.carry.clear()
-                p.carry.update({k: t.detach().clone() for k, t in u.items()})
+                if _worth_carrying(hvp, u, v):
+                    p.carry.update({k: t.detach().clone() for k, t in u.items()})
         else:
             u = neumann(hvp, v, iters, alpha)
         surrogate = -_dot({k: u[k].detach() for k in names}, g)
