@@ -18,7 +18,7 @@ With ``implicit_warm_start`` the conjugate-gradient solve starts from the previo
 update's solution (kept in ``TeachingProblem.carry``): ``H`` and ``v`` move little between
 updates, so a few products refine what earlier solves found (amortized implicit
 differentiation, Arbel & Mairal 2022) instead of starting again from zero. A solution is only
-carried where the teacher is convex along it (:func:`_worth_carrying`).
+carried where the teacher is convex along it (:func:`_worth_carrying`, from the solve's residual).
 A teacher fitted entirely in closed form (the kernel density: no parameters left to fit by
 gradient steps) has no stationarity condition to differentiate; for it the implicit-function
 derivative *is* the derivative of the closed-form fit, so the strategy backpropagates through it
@@ -72,6 +72,13 @@ def conjugate_gradient(
     direction of non-positive curvature the iteration stops and returns the iterate so far
     (``fallback_step * v`` if that is still zero, the first Neumann term).
     """
+    return _cg(hvp, v, iters, fallback_step, u0)[0]
+
+
+def _cg(
+    hvp: Callable[[Params], Params], v: Params, iters: int, fallback_step: float, u0: Params | None
+) -> tuple[Params, Params]:
+    """:func:`conjugate_gradient`'s ``u`` and its residual ``v - A u`` (tracked, no extra product)."""
     if u0 is None:
         u = {k: torch.zeros_like(t) for k, t in v.items()}
         r = dict(v)
@@ -82,14 +89,14 @@ def conjugate_gradient(
     rr = _dot(r, r)
     tol = 1e-20 * float(_dot(v, v)) + 1e-30
     if float(rr) <= tol:  # v = 0, or the start already solves the system
-        return u
+        return u, r
     for i in range(iters):
         hp = hvp(p)
         php = _dot(p, hp)
         if not float(php) > 0:  # negative curvature (or NaN): the quadratic model has no minimum
             if i > 0 or u0 is not None:
-                return u
-            return {k: fallback_step * t for k, t in v.items()}
+                return u, r
+            return {k: fallback_step * t for k, t in v.items()}, _axpy(-fallback_step, hp, v)
         a = rr / php
         u = _axpy(a, p, u)
         r = _axpy(-a, hp, r)
@@ -98,7 +105,7 @@ def conjugate_gradient(
             break
         p = _axpy(rr_new / rr, p, r)
         rr = rr_new
-    return u
+    return u, r
 
 
 def neumann(hvp, v: Params, iters: int, alpha: float) -> Params:  # noqa: ANN001
@@ -114,19 +121,20 @@ def neumann(hvp, v: Params, iters: int, alpha: float) -> Params:  # noqa: ANN001
 
 
 def _carried(carry: Params, v: Params) -> Params | None:
-    """The previous solution if it fits this system (same parameters, shapes and device)."""
-    if set(carry) != set(v):
-        return None
-    if any(carry[k].shape != v[k].shape or carry[k].device != v[k].device for k in v):
-        return None
-    return {k: carry[k].to(v[k].dtype) for k in v}
+    """The previous solution if it fits this system (same parameters, shapes, dtypes, devices)."""
+    same = set(carry) == set(v) and all(
+        (carry[k].shape, carry[k].dtype, carry[k].device) == (v[k].shape, v[k].dtype, v[k].device) for k in v
+    )
+    return dict(carry) if same else None
 
 
-def _worth_carrying(hvp: Callable[[Params], Params], u: Params, v: Params) -> bool:
+def _worth_carrying(u: Params, r: Params, v: Params) -> bool:
     """Carry ``u`` only where the system is convex along it and ``u`` beats zero on the quadratic
-    model ``u.Hu / 2 - v.u``: a non-convex teacher otherwise lets it grow without bound."""
-    curvature = float(_dot(u, hvp(u)))
-    return curvature > 0 and 0.5 * curvature - float(_dot(v, u)) < 0
+    model ``u.Au / 2 - v.u`` (``Au = v - r``): a non-convex teacher otherwise lets it grow
+    without bound."""
+    uv = float(_dot(u, v))
+    curvature = uv - float(_dot(u, r))
+    return curvature > 0 and 0.5 * curvature - uv < 0
 
 
 def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
@@ -187,10 +195,10 @@ def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
 
         if solver == "cg":
             u0 = _carried(p.carry, v) if warm else None
-            u = conjugate_gradient(hvp, v, iters, fallback_step=alpha, u0=u0)
+            u, r = _cg(hvp, v, iters, alpha, u0)
             if warm:  # in place: the method holds (and checkpoints) this very dict
                 p.carry.clear()
-                if _worth_carrying(hvp, u, v):
+                if _worth_carrying(u, r, v):
                     p.carry.update({k: t.detach().clone() for k, t in u.items()})
         else:
             u = neumann(hvp, v, iters, alpha)
