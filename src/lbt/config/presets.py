@@ -209,9 +209,9 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
     # that the VAE fits too well; the implicit one teaches it the data's variety. Its solve starts
     # from the last update's solution, so 4 products do better than 10 from zero (docs/images.md).
     # The teacher's own fit takes the official epsilon, as in mnist-lbt-gan. 30 minutes of
-    # training, the budget its 10-nat target is measured in: 7,200 iterations is about what a
-    # 2-core CPU makes in it, the second half on a cosine-decayed generator rate, which ends
-    # the run on steadier digits (about 1 nat, docs/images.md).
+    # training, the budget its 10-nat target is measured in: 7,200 iterations is about what one
+    # CPU thread makes in it, the second half on a cosine-decayed generator rate, which ends the
+    # teacher about 1 nat nearer the data-fitted VAE (docs/images.md).
     "mnist": {
         **_MNIST_CPU,
         "train": {
