@@ -184,6 +184,32 @@ def test_lbt_gan_warmup_trains_on_the_gan_loss_first_and_resumes(fit: bool) -> N
     assert not all(torch.equal(start[k], v) for k, v in resumed.estimator.state_dict().items())
 
 
+@pytest.mark.parametrize(("warmup", "every", "teaches"), [(0, 3, [1, 4]), (2, 2, [3, 5])])
+def test_lbt_gan_teaches_on_every_nth_iteration_after_the_warmup(
+    warmup: int, every: int, teaches: list[int]
+) -> None:
+    """gan.lbt_gan_teach_every=N: E is fitted and G taught on the first iteration after the
+    warm-up and every N-th one after it; between them G takes GAN-only steps and E stays put."""
+    torch.manual_seed(0)
+    cfg = small_cfg("lbt-gan", **{"gan.lbt_gan_warmup": warmup, "gan.lbt_gan_warmup_fit": False,
+                                  "gan.lbt_gan_teach_every": every})  # fmt: skip
+    m = build_method(cfg, 2)
+    taught, fitted = [], []
+    for i in range(1, 7):
+        before = [p.clone() for p in m.estimator.parameters()]
+        log = m.step(target)
+        taught += [i] if "loss_teach" in log else []
+        after = list(m.estimator.parameters())
+        fitted += [i] if any(not torch.equal(b, a) for b, a in zip(before, after, strict=True)) else []
+        assert "loss_gan" in log
+    assert taught == fitted == teaches
+
+
+def test_zero_lbt_gan_teach_every_is_one_clear_error() -> None:
+    with pytest.raises(LBTError, match="gan.lbt_gan_teach_every"):
+        small_cfg("lbt-gan", **{"gan.lbt_gan_teach_every": 0})
+
+
 def test_negative_lbt_gan_warmup_is_one_clear_error() -> None:
     with pytest.raises(LBTError, match="gan.lbt_gan_warmup"):
         small_cfg("lbt-gan", **{"gan.lbt_gan_warmup": -1})

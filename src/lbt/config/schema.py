@@ -124,6 +124,7 @@ class GANConfig:
     lbt_gan_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only
     lbt_gan_warmup_fit: bool = True  # E learns during the warm-up (official image code: no)
     lbt_gan_pack: int = 1  # LBT-GAN: samples per discriminator input (PacGAN's packing; 1: none)
+    lbt_gan_teach_every: int = 1  # LBT-GAN: fit E and teach on every N-th iteration, GAN-only between
     maxout_pieces: int = 5  # model.discriminator=maxout: linear pieces per hidden unit
     init_std: float = 0.0  # > 0: N(0, init_std) dense weights, zero biases (GAN baselines); 0: Glorot
     simultaneous: bool = False  # gan / unrolled-gan / pacgan: G and D step from the same point
@@ -228,7 +229,8 @@ POSITIVE = {
     "lbt.est_steps", "lbt.est_lr", "lbt.est_lr_mult", "lbt.adam_eps", "lbt.implicit_alpha",
     "model.flow_transforms", "model.flow_hidden",
     "gan.gen_lr", "gan.disc_lr", "gan.disc_steps", "gan.disc_hidden", "gan.disc_layers",
-    "gan.unroll_steps", "gan.pack", "gan.lbt_gan_pack", "gan.rec_hidden", "gan.maxout_pieces",
+    "gan.unroll_steps", "gan.pack", "gan.lbt_gan_pack", "gan.lbt_gan_teach_every", "gan.rec_hidden",
+    "gan.maxout_pieces",
     "eval.every", "eval.train_samples", "eval.samples", "train.dist_timeout",
     "eval.fd_samples", "eval.inception_samples",
 }  # fmt: skip

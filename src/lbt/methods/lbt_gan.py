@@ -29,7 +29,10 @@ class LBTGAN(LBT):
     unroll, so they are cheap) while the discriminator keeps learning. With
     ``gan.lbt_gan_warmup_fit`` the estimator learns meanwhile, so teaching starts from an estimator
     that already fits G; without it the estimator stays at its initialisation until the warm-up
-    ends, as in the official Stacked-MNIST code. ``settings`` and ``outer`` are LBT's.
+    ends, as in the official Stacked-MNIST code. ``gan.lbt_gan_teach_every`` = N > 1 fits E and
+    teaches only on every N-th iteration after the warm-up (the first one included); the others
+    are GAN-only steps, so the teacher's cost is paid 1/N as often. ``settings`` and ``outer`` are
+    LBT's.
     """
 
     name = "lbt-gan"
@@ -49,6 +52,7 @@ class LBTGAN(LBT):
         self.discriminator = discriminator
         self.gan_weight = g.lbt_gan_weight
         self.warmup, self.warmup_fit = g.lbt_gan_warmup, g.lbt_gan_warmup_fit
+        self.teach_every = g.lbt_gan_teach_every
         self.adv = make_adversary(discriminator, g.disc_lr, o.beta1, o.beta2, o.eps,
                                   packing=g.lbt_gan_pack, steps=g.disc_steps)  # fmt: skip
 
@@ -66,11 +70,12 @@ class LBTGAN(LBT):
         self._calibrate(data)
         self._tick()
         warming = self.warmup > 0 and int(self.steps_done) <= self.warmup
-        fit = (not warming or self.warmup_fit) and self.n_est > 0
+        teaching = not warming and (int(self.steps_done) - self.warmup - 1) % self.teach_every == 0
+        fit = (teaching or (warming and self.warmup_fit)) and self.n_est > 0
         logs = {"loss_est": self.update_estimator()} if fit else {}
         n = self.batch_size
         d_loss = self.adv.update(lambda: data(n), lambda: self.generator.sample(n), self.lr_factor)
-        if warming:
+        if not teaching:
             gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
             grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(gan), lr_scale)
             return {**logs, "loss_disc": d_loss, "loss_gan": float(gan.detach()),
