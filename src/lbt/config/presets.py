@@ -259,7 +259,7 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
             "lbt_gan_warmup": 300,
             "lbt_gan_pack": 2,
             "lbt_gan_teach_every": 10,
-        },  # fmt: skip
+        },
         "eval": {"every": 250, "train_samples": 5000, "samples": 26000},
     },
     # The paper's settings as far as they are known (docs/images.md lists every choice); GPU.
