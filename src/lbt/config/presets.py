@@ -251,8 +251,8 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
         "train": {**_CPU_TRAIN, "method": "lbt-gan", "iterations": 20000, "time_limit": 1800},
         "lbt": _CPU_LBT,
         # LBT-GAN on PacGAN's packed discriminator, teaching on one iteration in ten: the fit and
-        # the unroll cost most of an iteration, and this spends them on GAN steps instead
-        # (994 +- 7 modes, KL 0.33 +- 0.05 against 978 +- 10, 0.54 +- 0.03; docs/images.md).
+        # the unroll cost most of an iteration, and this spends them on GAN steps instead. With
+        # the machine's two threads: 1000 modes, KL 0.12 +- 0.01 (3 seeds; docs/images.md).
         "gan": {
             "disc_lr": 2e-4,
             "lbt_gan_weight": 10.0,
