@@ -8,6 +8,7 @@ produced those gradients -- the generator, in LBT's unrolled inner loop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,16 @@ class Optimizer:
     init: Callable[[Params], State]
     update: Callable[[Params, State, Params, float], tuple[Params, State]]
     name: str = ""
+
+
+def cosine_hold(it: int, total: int, hold: float, end: float) -> float:
+    """A factor held at 1 for the first ``hold`` fraction of ``total`` iterations, then a cosine
+    to ``end`` at ``total``: a schedule that leaves an early phase alone and settles late."""
+    start = hold * total
+    if it <= start:
+        return 1.0
+    frac = min((it - start) / max(total - start, 1e-12), 1.0)
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * frac))
 
 
 def sgd(lr: float) -> Optimizer:

@@ -29,6 +29,7 @@ from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, Mixture, make_
 from lbt.errors import LBTError
 from lbt.methods import Adversarial, Method, Teaches, build_method
 from lbt.metrics import describe, protocol_metrics, protocol_samples
+from lbt.optim import cosine_hold
 
 DATA_BUILDERS = DATASETS  # the registry's name before it moved to lbt.datasets
 
@@ -51,12 +52,7 @@ def lr_scale(cfg: Config, it: int) -> float:
     t = cfg.train
     if t.gen_lr_final < 0:
         return 1.0
-    start = t.gen_lr_hold * t.iterations
-    if it <= start:
-        return 1.0
-    end = t.gen_lr_final / t.gen_lr
-    frac = min((it - start) / (t.iterations - start), 1.0)
-    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * frac))
+    return cosine_hold(it, t.iterations, t.gen_lr_hold, t.gen_lr_final / t.gen_lr)
 
 
 def _resume_device(cfg: Config, payload: dict[str, Any], overrides: list[tuple[str, Any]] | None) -> str:

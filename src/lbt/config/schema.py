@@ -121,6 +121,8 @@ class GANConfig:
     recon_weight: float = 1.0  # VEEGAN: weight of the latent reconstruction loss
     rec_hidden: int = 128  # VEEGAN reconstructor width (two hidden layers)
     lbt_gan_weight: float = 0.1  # LBT-GAN: lambda on the GAN loss (official toy default)
+    lbt_gan_weight_final: float = -1.0  # < 0: constant lambda; else cosine decay to this value
+    lbt_gan_weight_hold: float = 0.5  # fraction of train.iterations at lambda before the decay
     lbt_gan_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only
     lbt_gan_warmup_fit: bool = True  # E learns during the warm-up (official image code: no)
     lbt_gan_pack: int = 1  # LBT-GAN: samples per discriminator input (PacGAN's packing; 1: none)
@@ -236,7 +238,7 @@ POSITIVE = {
 }  # fmt: skip
 UNIT_INTERVAL = {
     "train.beta1", "train.beta2", "train.gen_ema", "train.est_ema", "eval.target_quality",
-    "train.rollback_lr_factor", "train.gen_lr_hold",
+    "train.rollback_lr_factor", "train.gen_lr_hold", "gan.lbt_gan_weight_hold",
 }  # fmt: skip
 NON_NEGATIVE = {
     "lbt.fit_adam_eps",
