@@ -62,10 +62,10 @@ class LBTGAN(LBT):
     @property
     def gan_weight(self) -> float:
         """lambda at the current iteration: constant, or on its cosine decay."""
-        if self.weight_final < 0 or self.iterations <= 0 or self.weight0 == 0:
+        if self.weight_final < 0 or self.iterations <= 0:
             return self.weight0
-        end = self.weight_final / self.weight0
-        return self.weight0 * cosine_hold(int(self.steps_done), self.iterations, self.weight_hold, end)
+        left = cosine_hold(int(self.steps_done), self.iterations, self.weight_hold, 0.0)
+        return self.weight_final + (self.weight0 - self.weight_final) * left
 
     def generator_losses(self, data: DataFn) -> tuple[Tensor, Tensor]:
         """(teaching loss, GAN loss) at the current estimator and discriminator."""
@@ -93,14 +93,15 @@ class LBTGAN(LBT):
                     "loss_gen": float(gan.detach()), "grad_norm_gen": grad_norm}  # fmt: skip
         surrogate, teach = self.teach(data(self.batch_size))
         gan = nonsaturating_loss(self.adv.logits(self.generator.sample(self.gen_batch_size)))
-        loss = surrogate + self.gan_weight * gan
+        weight = self.gan_weight
+        loss = surrogate + weight * gan
         grad_norm = self.gen_opt.apply(self.gen_opt.grads_of(loss), lr_scale)
         return {
             **logs,
             "loss_disc": d_loss,
             "loss_teach": float(teach),
             "loss_gan": float(gan.detach()),
-            "loss_gen": float(teach) + self.gan_weight * float(gan.detach()),
+            "loss_gen": float(teach) + weight * float(gan.detach()),
             "grad_norm_gen": grad_norm,
         }
 
