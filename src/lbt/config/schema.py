@@ -96,6 +96,9 @@ class LBTConfig:
     # The teacher's ordinary (fitting) updates' epsilon; 0: adam_eps. The cap adam_eps puts on
     # the hypergradient also slows the fit, which nothing differentiates through (docs/images.md).
     fit_adam_eps: float = 0.0
+    # The teacher's ordinary updates fit samples of the generator's weight average (train.gen_ema)
+    # instead of its last iterate; the unrolled steps, and so the hypergradient, keep the latter.
+    fit_gen_average: bool = False
     adam_eps_inside_sqrt: bool = True
     adam_second_moment_grad: bool = False
     hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
@@ -359,6 +362,9 @@ def validate(cfg: Config) -> Config:
     if cfg.lbt.unroll_steps == 0 and not refits:
         raise LBTError("lbt.unroll_steps=0 needs a teacher fitted in closed form (model.estimator=kde, or "
                        "mixture with model.mixture_init=samples); other teachers need K >= 1")  # fmt: skip
+    if cfg.lbt.fit_gen_average and cfg.train.gen_ema <= 0:
+        raise LBTError("lbt.fit_gen_average fits the teacher to the generator's weight average; "
+                       "set train.gen_ema to its decay (e.g. 0.995)")  # fmt: skip
     if cfg.data.name == "npy" and not cfg.data.path:
         raise LBTError("data.name=npy needs data.path=FILE.npy (an N x D array of points)")
     if cfg.data.name == "folder" and not cfg.data.path:

@@ -8,6 +8,7 @@ checkpoints, figures) lives in the loop so that every method gets it identically
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -103,9 +104,12 @@ class Method(nn.Module):
 @runtime_checkable
 class Teaches(Protocol):
     """A method that fits a teacher (an explicit density) beside its generator: LBT, LBT-GAN.
-    Evaluation scores the teacher too (held-out likelihood, its samples)."""
+    Evaluation scores the teacher too (held-out likelihood, its samples). The teacher's ordinary
+    updates run inside ``fit_context()``, where the loop may swap in the generator's weight
+    average (``lbt.fit_gen_average``)."""
 
     estimator: nn.Module
+    fit_context: Callable[[], AbstractContextManager[None]]
 
 
 @runtime_checkable

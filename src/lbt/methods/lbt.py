@@ -8,6 +8,9 @@ gradient through ``phi*`` is taken is the hypergradient strategy (:mod:`lbt.hype
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import torch
@@ -80,6 +83,8 @@ class LBT(Method):
         self.nll = functional_loss(estimator, _neg_mean)
         self.inner_state: State = self.inner.init(params_of(estimator))
         self.hypergrad_carry: State = {}  # TeachingProblem.carry, kept across generator updates
+        # Where the ordinary updates draw their samples; the loop swaps in G's average here.
+        self.fit_context: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
         self.gen_opt = o.adam(generator)
         # Checkpointed, so a resumed run continues the teacher's schedule where it stood.
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
@@ -131,20 +136,22 @@ class LBT(Method):
         self.steps_done.add_(1)
 
     def update_estimator(self) -> float:
-        """``n_est`` ordinary updates of E on generator samples; nothing is differentiated through."""
+        """``n_est`` ordinary updates of E on generator samples (drawn inside ``fit_context``);
+        nothing is differentiated through."""
         loss = float("nan")
-        for _ in range(self.n_est):
-            phi, nll = self._start(False)
-            phi, self.inner_state, losses = unroll(
-                nll, phi, self.inner_state, self.fit_opt,
-                self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
-                lr_scale=self.est_lr_mult * self.lr_factor,
-            )  # fmt: skip
-            self._write_estimator(phi)
-            if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
-                batch = distributed.gather_cat(self._detached_gen_batch(0))
-                self._write_estimator(self.estimator.refit(batch))
-            loss = losses[-1] if losses else float(nll(phi, self._detached_gen_batch(0)))
+        with self.fit_context():
+            for _ in range(self.n_est):
+                phi, nll = self._start(False)
+                phi, self.inner_state, losses = unroll(
+                    nll, phi, self.inner_state, self.fit_opt,
+                    self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
+                    lr_scale=self.est_lr_mult * self.lr_factor,
+                )  # fmt: skip
+                self._write_estimator(phi)
+                if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
+                    batch = distributed.gather_cat(self._detached_gen_batch(0))
+                    self._write_estimator(self.estimator.refit(batch))
+                loss = losses[-1] if losses else float(nll(phi, self._detached_gen_batch(0)))
         return loss
 
     @torch.no_grad()
