@@ -1,13 +1,16 @@
 """Reference for the MNIST results: the estimator fitted to the data itself, no generator.
 
-    python benchmarks/mnist_vae_reference.py [--preset mnist] [--steps 9000] [--est-ema D] [--data-dir DIR]
+    python benchmarks/mnist_vae_reference.py [--preset mnist] [--steps 9000] [--est-ema D]
+        [--lr-final F --lr-hold H] [--data-dir DIR]
 
 LBT's taught VAE can at best match a VAE trained on the real images, so this prints the held-out
 ELBO and importance-weighted bound that the preset's VAE reaches with plain Adam (lr 1e-3, beta1 0.5)
 on real batches of the preset's size. The default 9000 steps equal the estimator updates of a full
 `mnist` run (4500 iterations x 2). ``--est-ema D`` scores a weight average of the VAE instead,
 updated once per ``lbt.est_steps`` steps with decay D: what ``train.est_ema=D`` does to the taught
-one, whose average is updated once per iteration. Record the numbers in docs/images.md with the
+one, whose average is updated once per iteration. ``--lr-final F --lr-hold H`` hold the rate for
+the first H of the steps, then decay it on a cosine to F: what ``lbt.fit_lr_final=F
+lbt.fit_lr_hold=H`` does to the taught one's fit. Record the numbers in docs/images.md with the
 machine and date.
 """
 
@@ -22,6 +25,7 @@ import torch
 
 from lbt import Trainer
 from lbt.averaging import WeightAverage
+from lbt.optim import cosine_hold
 
 
 def main() -> None:
@@ -32,6 +36,8 @@ def main() -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--est-ema", type=float, default=0.0, help="decay of the scored weight average")
+    p.add_argument("--lr-final", type=float, default=-1.0, help="< 0: constant; else the cosine's end")
+    p.add_argument("--lr-hold", type=float, default=0.0, help="fraction of the steps at --lr")
     args = p.parse_args()
     if args.data_dir:
         os.environ["LBT_DATA_DIR"] = args.data_dir
@@ -46,6 +52,9 @@ def main() -> None:
     extra = " elbo_test, average |" if average is not None else ""
     print(f"| step | seconds | elbo_test |{extra}\n|---:|---:|---:|{'---:|' if extra else ''}")
     for step in range(1, args.steps + 1):
+        if args.lr_final >= 0:
+            scale = cosine_hold(step, args.steps, args.lr_hold, args.lr_final / args.lr)
+            opt.param_groups[0]["lr"] = args.lr * scale
         loss = -vae(trainer.data_fn(batch)).mean()
         opt.zero_grad()
         loss.backward()

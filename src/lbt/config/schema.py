@@ -99,6 +99,10 @@ class LBTConfig:
     # The teacher's ordinary updates fit samples of the generator's weight average (train.gen_ema)
     # instead of its last iterate; the unrolled steps, and so the hypergradient, keep the latter.
     fit_gen_average: bool = False
+    # < 0: the ordinary updates keep est_lr * est_lr_mult; else a cosine to this rate after the
+    # first fit_lr_hold of train.iterations (the unrolled steps keep theirs).
+    fit_lr_final: float = -1.0
+    fit_lr_hold: float = 0.0
     adam_eps_inside_sqrt: bool = True
     adam_second_moment_grad: bool = False
     hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
@@ -241,7 +245,7 @@ POSITIVE = {
 }  # fmt: skip
 UNIT_INTERVAL = {
     "train.beta1", "train.beta2", "train.gen_ema", "train.est_ema", "eval.target_quality",
-    "train.rollback_lr_factor", "train.gen_lr_hold", "gan.lbt_gan_weight_hold",
+    "train.rollback_lr_factor", "train.gen_lr_hold", "gan.lbt_gan_weight_hold", "lbt.fit_lr_hold",
 }  # fmt: skip
 NON_NEGATIVE = {
     "lbt.fit_adam_eps",

@@ -22,7 +22,7 @@ from lbt.hypergrad import HYPERGRADIENTS, TeachingProblem, hypergrad_options
 from lbt.methods.base import DataFn, Method, OuterSettings
 from lbt.models import as_estimator, make_estimator, make_generator
 from lbt.models.teachers import Calibrates, Refits, Scheduled
-from lbt.optim import Optimizer, Params, State, adam, sgd
+from lbt.optim import Optimizer, Params, State, adam, cosine_hold, sgd
 from lbt.unroll import Loss, functional_loss, params_of, unroll
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ class LBT(Method):
     """The generator teaches ``estimator`` (any module whose forward is a per-sample log-density).
 
     ``settings`` is the ``lbt`` config section (unroll, teacher updates, inner optimizer,
-    hypergradient strategy by name); ``outer`` the generator's Adam and the batch sizes.
+    hypergradient strategy by name); ``outer`` the generator's Adam and the batch sizes;
+    ``iterations`` the run's length, over which ``lbt.fit_lr_final`` schedules the teacher's fit.
     """
 
     name = "lbt"
@@ -64,6 +65,7 @@ class LBT(Method):
         estimator: nn.Module,
         settings: LBTConfig | None = None,
         outer: OuterSettings | None = None,
+        iterations: int = 0,
     ) -> None:
         super().__init__()
         s = settings if settings is not None else LBTConfig()
@@ -74,6 +76,9 @@ class LBT(Method):
         self.n_est = s.n_est
         self.est_steps = s.est_steps
         self.est_lr_mult = s.est_lr_mult
+        self.iterations = iterations  # train.iterations: the span of the fit's rate schedule
+        self.fit_lr_end = s.fit_lr_final / (s.est_lr * s.est_lr_mult)  # < 0: constant
+        self.fit_lr_hold = s.fit_lr_hold
         self.gen_batch_size = o.gen_batch_size
         self.batch_size = o.batch_size
         self.inner = inner_optimizer(s, o.beta1, o.beta2)
@@ -135,6 +140,13 @@ class LBT(Method):
             self.estimator.schedule(int(self.steps_done))
         self.steps_done.add_(1)
 
+    @property
+    def fit_lr_scale(self) -> float:
+        """The ordinary updates' rate factor now: 1, or on its cosine (``lbt.fit_lr_final``)."""
+        if self.fit_lr_end < 0 or self.iterations <= 0:
+            return 1.0
+        return cosine_hold(int(self.steps_done), self.iterations, self.fit_lr_hold, self.fit_lr_end)
+
     def update_estimator(self) -> float:
         """``n_est`` ordinary updates of E on generator samples (drawn inside ``fit_context``);
         nothing is differentiated through."""
@@ -145,7 +157,7 @@ class LBT(Method):
                 phi, self.inner_state, losses = unroll(
                     nll, phi, self.inner_state, self.fit_opt,
                     self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
-                    lr_scale=self.est_lr_mult * self.lr_factor,
+                    lr_scale=self.est_lr_mult * self.lr_factor * self.fit_lr_scale,
                 )  # fmt: skip
                 self._write_estimator(phi)
                 if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
@@ -212,4 +224,5 @@ def build_lbt(
         as_estimator(estimator or make_estimator(cfg, x_dim)),
         cfg.lbt,
         OuterSettings.from_config(cfg.train),
+        cfg.train.iterations,
     )

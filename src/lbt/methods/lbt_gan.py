@@ -50,10 +50,10 @@ class LBTGAN(LBT):
     ) -> None:
         o = outer if outer is not None else OuterSettings()
         g = gan if gan is not None else GANConfig()
-        super().__init__(generator, estimator, settings, o)
+        super().__init__(generator, estimator, settings, o, iterations)
         self.discriminator = discriminator
         self.weight0, self.weight_final = g.lbt_gan_weight, g.lbt_gan_weight_final
-        self.weight_hold, self.iterations = g.lbt_gan_weight_hold, iterations
+        self.weight_hold = g.lbt_gan_weight_hold
         self.warmup, self.warmup_fit = g.lbt_gan_warmup, g.lbt_gan_warmup_fit
         self.teach_every = g.lbt_gan_teach_every
         self.adv = make_adversary(discriminator, g.disc_lr, o.beta1, o.beta2, o.eps,
