@@ -27,7 +27,7 @@ from lbt.averaging import WeightAverage
 from lbt.config import Config
 from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, Mixture, make_data
 from lbt.errors import LBTError
-from lbt.methods import Adversarial, Method, Teaches, build_method
+from lbt.methods import Adversarial, FitsInContext, Method, Teaches, build_method
 from lbt.metrics import describe, protocol_metrics, protocol_samples
 from lbt.optim import cosine_hold
 
@@ -107,7 +107,7 @@ class Trainer:
             raise LBTError(f"train.est_ema averages a teacher; train.method={self.cfg.train.method} has none")
         self.est_average = WeightAverage(self.method.estimator, e) if e > 0 else None
         if self.cfg.lbt.fit_gen_average:
-            if not isinstance(self.method, Teaches) or self.average is None:
+            if not isinstance(self.method, FitsInContext) or self.average is None:
                 raise LBTError(f"lbt.fit_gen_average fits a teacher to train.gen_ema's average; "
                                f"train.method={self.cfg.train.method} has no teacher")  # fmt: skip
             self.method.fit_context = self.average.swapped_in

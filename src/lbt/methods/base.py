@@ -104,11 +104,16 @@ class Method(nn.Module):
 @runtime_checkable
 class Teaches(Protocol):
     """A method that fits a teacher (an explicit density) beside its generator: LBT, LBT-GAN.
-    Evaluation scores the teacher too (held-out likelihood, its samples). The teacher's ordinary
-    updates run inside ``fit_context()``, where the loop may swap in the generator's weight
-    average (``lbt.fit_gen_average``)."""
+    Evaluation scores the teacher too (held-out likelihood, its samples)."""
 
     estimator: nn.Module
+
+
+@runtime_checkable
+class FitsInContext(Protocol):
+    """A teacher whose ordinary updates draw their generator samples inside ``fit_context()``,
+    where the loop swaps in the generator's weight average under ``lbt.fit_gen_average``."""
+
     fit_context: Callable[[], AbstractContextManager[None]]
 
 
