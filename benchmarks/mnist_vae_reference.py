@@ -51,10 +51,9 @@ def main() -> None:
     start = time.perf_counter()
     extra = " elbo_test, average |" if average is not None else ""
     print(f"| step | seconds | elbo_test |{extra}\n|---:|---:|---:|{'---:|' if extra else ''}")
+    end = args.lr_final / args.lr  # < 0: the rate stays constant
     for step in range(1, args.steps + 1):
-        if args.lr_final >= 0:
-            scale = cosine_hold(step, args.steps, args.lr_hold, args.lr_final / args.lr)
-            opt.param_groups[0]["lr"] = args.lr * scale
+        opt.param_groups[0]["lr"] = args.lr * cosine_hold(step, args.steps, args.lr_hold, end)
         loss = -vae(trainer.data_fn(batch)).mean()
         opt.zero_grad()
         loss.backward()

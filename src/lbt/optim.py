@@ -30,7 +30,10 @@ class Optimizer:
 
 def cosine_hold(it: int, total: int, hold: float, end: float) -> float:
     """A factor held at 1 for the first ``hold`` fraction of ``total`` iterations, then a cosine
-    to ``end`` at ``total``: a schedule that leaves an early phase alone and settles late."""
+    to ``end`` at ``total``: a schedule that leaves an early phase alone and settles late.
+    ``end < 0`` or ``total <= 0`` means no schedule (always 1), the convention of every caller."""
+    if end < 0 or total <= 0:
+        return 1.0
     start = hold * total
     if it <= start:
         return 1.0

@@ -50,8 +50,6 @@ def lr_scale(cfg: Config, it: int) -> float:
     still end on the small rate that keeps its modes sharp and stable.
     """
     t = cfg.train
-    if t.gen_lr_final < 0:
-        return 1.0
     return cosine_hold(it, t.iterations, t.gen_lr_hold, t.gen_lr_final / t.gen_lr)
 
 

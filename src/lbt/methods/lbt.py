@@ -143,8 +143,6 @@ class LBT(Method):
     @property
     def fit_lr_scale(self) -> float:
         """The ordinary updates' rate factor now: 1, or on its cosine (``lbt.fit_lr_final``)."""
-        if self.fit_lr_end < 0 or self.iterations <= 0:
-            return 1.0
         return cosine_hold(int(self.steps_done), self.iterations, self.fit_lr_hold, self.fit_lr_end)
 
     def update_estimator(self) -> float:
