@@ -101,10 +101,31 @@ class Method(nn.Module):
         return self
 
 
+class Submodule:
+    """Declares a submodule in the class body, so that static lookups find it.
+
+    Python >= 3.12 checks runtime protocols with ``inspect.getattr_static``, which does not see
+    the submodules ``nn.Module`` keeps in ``_modules``: without this, a method that sets
+    ``self.estimator = net`` is not ``Teaches`` there. Assignment stays ``nn.Module``'s own.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: nn.Module | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            return obj._modules[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None  # then nn.Module.__getattr__ says which
+
+
 @runtime_checkable
 class Teaches(Protocol):
     """A method that fits a teacher (an explicit density) beside its generator: LBT, LBT-GAN.
-    Evaluation scores the teacher too (held-out likelihood, its samples)."""
+    Evaluation scores the teacher too (held-out likelihood, its samples). A method declares it
+    with ``estimator = Submodule()`` in its class body (Python >= 3.12 needs the declaration)."""
 
     estimator: nn.Module
 

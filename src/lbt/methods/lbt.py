@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from lbt import distributed
 from lbt.config import LBTConfig
 from lbt.hypergrad import HYPERGRADIENTS, TeachingProblem, hypergrad_options
-from lbt.methods.base import DataFn, Method, OuterSettings
+from lbt.methods.base import DataFn, Method, OuterSettings, Submodule
 from lbt.models import as_estimator, make_estimator, make_generator
 from lbt.models.teachers import Calibrates, Refits, Scheduled
 from lbt.optim import Optimizer, Params, State, adam, cosine_hold, sgd
@@ -58,6 +58,7 @@ class LBT(Method):
     """
 
     name = "lbt"
+    estimator = Submodule()  # the teacher: declared so that Teaches holds on every Python
 
     def __init__(
         self,
