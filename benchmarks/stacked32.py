@@ -62,25 +62,16 @@ def _dump(path: Path, name: str, data: np.ndarray, labels: np.ndarray) -> None:
 
 def score(run: Path, n: int) -> dict[str, float]:
     """Modes covered and KL to uniform of ``n`` samples of the run's final generator."""
-    from lbt import config, rundir
     from lbt.metrics.classifier import load_or_train
-    from lbt.metrics.images import classify_confident, stacked_mode_metrics
+    from lbt.metrics.images import classify_confident, generate, stacked_mode_metrics
     from lbt.train import Trainer
 
-    cfg = config.load(run / "config.yaml")
-    trainer = Trainer(cfg, out_dir=None, progress=False)
-    trainer.load_state(rundir.load_checkpoint(run / rundir.CHECKPOINT))
+    trainer = Trainer.resume(run, progress=False)
     clf, _ = load_or_train()
-    modes, confident = [], []
-    with torch.no_grad(), trainer.averaged():  # the generator's weight average, where the run keeps one
-        for i in range(0, n, 2000):
-            x = trainer.method.sample(min(2000, n - i)).cpu().clamp(0, 1).reshape(-1, 3, 32, 32)
-            m, c = classify_confident(clf, x[:, :, PAD:-PAD, PAD:-PAD].reshape(len(x), 3 * 784))
-            modes.append(m)
-            confident.append(c)
-    out = {**stacked_mode_metrics(torch.cat(modes)), "confident": float(torch.cat(confident).float().mean())}
-    out["samples"] = n
-    return out
+    with trainer.averaged():  # the generator's weight average, where the run keeps one
+        x = generate(trainer.method, n).clamp(0, 1).reshape(n, 3, 32, 32)
+    modes, confident = classify_confident(clf, x[:, :, PAD:-PAD, PAD:-PAD].reshape(n, 3 * 784))
+    return {**stacked_mode_metrics(modes), "confident": float(confident.float().mean()), "samples": n}
 
 
 def main() -> int:
