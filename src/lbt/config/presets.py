@@ -133,6 +133,16 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     "grid25": suite_preset({"name": "grid", "modes": 25, "spacing": 2.0, "std": 0.05}, 8000, 250, 4),
     # The LBT paper's 10 x 10 grid, spacing 0.2, std 0.01 (no published PacGAN recipe).
     "grid": suite_preset({"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01}, 8000, 500),
+    # The paper's grid taught through its own kind of teacher, a VAE fitted by gradient steps and
+    # unrolled: the decoder variance starts wide and anneals to the modes' own (docs/presets.md).
+    "grid-vae": {
+        "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
+        "model": {"estimator": "vae", "vae_x_var": 1e-1, "vae_x_var_final": 1e-4, "vae_anneal_steps": 3000},
+        "train": {"iterations": 20000, "batch_size": 512, "gen_batch_size": 512, "gen_lr": 3e-3,
+                  "gen_lr_final": 1e-4},
+        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 3.0},
+        "eval": {"every": 500},
+    },  # fmt: skip
     # The official code's hyperparameters (LBT_toy.py), see docs/presets.md.
     "paper-ring": {
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},

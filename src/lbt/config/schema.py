@@ -44,6 +44,8 @@ class ModelConfig:
     est_hidden: int = 128
     vae_latent: int = 32
     vae_x_var: float = 1e-3
+    vae_x_var_final: float = -1.0  # > 0: decoder variance annealed geometrically to this value
+    vae_anneal_steps: int = 0  # ... over this many iterations
     mixture_components: int = 64
     mixture_init_std: float = 0.5
     mixture_init: str = "random"  # random | samples (means re-initialised at generator samples)
@@ -252,6 +254,7 @@ NON_NEGATIVE = {
     "lbt.unroll_steps",  # 0: a closed-form teacher (kde) needs no inner steps
     "lbt.n_est",
     "model.kde_anneal_steps",
+    "model.vae_anneal_steps",
     "train.time_limit",
     "train.checkpoint_every",
     "train.max_rollbacks",
