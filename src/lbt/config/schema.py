@@ -105,6 +105,10 @@ class LBTConfig:
     # first fit_lr_hold of train.iterations (the unrolled steps keep theirs).
     fit_lr_final: float = -1.0
     fit_lr_hold: float = 0.0
+    # < 0: constant; else both inner rates (unrolled and fitting) anneal geometrically from est_lr
+    # to this over est_lr_anneal_steps iterations (a teacher whose fit must sharpen: grid-vae).
+    est_lr_final: float = -1.0
+    est_lr_anneal_steps: int = 0
     adam_eps_inside_sqrt: bool = True
     adam_second_moment_grad: bool = False
     hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
@@ -255,6 +259,7 @@ NON_NEGATIVE = {
     "lbt.n_est",
     "model.kde_anneal_steps",
     "model.vae_anneal_steps",
+    "lbt.est_lr_anneal_steps",
     "train.time_limit",
     "train.checkpoint_every",
     "train.max_rollbacks",

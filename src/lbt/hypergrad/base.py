@@ -38,6 +38,7 @@ class TeachingProblem:
     steps: int
     options: dict[str, float] = field(default_factory=dict)
     carry: Params = field(default_factory=dict)
+    lr_scale: float = 1.0  # the inner optimizer's rate factor for these steps (an annealed rate)
 
 
 class Teaching(NamedTuple):

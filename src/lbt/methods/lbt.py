@@ -80,6 +80,8 @@ class LBT(Method):
         self.iterations = iterations  # train.iterations: the span of the fit's rate schedule
         self.fit_lr_end = s.fit_lr_final / (s.est_lr * s.est_lr_mult)  # < 0: constant
         self.fit_lr_hold = s.fit_lr_hold
+        self.inner_lr_end = s.est_lr_final / s.est_lr  # < 0: constant
+        self.inner_lr_steps = s.est_lr_anneal_steps
         self.gen_batch_size = o.gen_batch_size
         self.batch_size = o.batch_size
         self.inner = inner_optimizer(s, o.beta1, o.beta2)
@@ -146,6 +148,13 @@ class LBT(Method):
         """The ordinary updates' rate factor now: 1, or on its cosine (``lbt.fit_lr_final``)."""
         return cosine_hold(int(self.steps_done), self.iterations, self.fit_lr_hold, self.fit_lr_end)
 
+    @property
+    def inner_lr_scale(self) -> float:
+        """Both inner rates' factor now: 1, or on a geometric anneal to ``lbt.est_lr_final``."""
+        if self.inner_lr_end < 0:
+            return 1.0
+        return self.inner_lr_end ** min(int(self.steps_done) / max(self.inner_lr_steps, 1), 1.0)
+
     def update_estimator(self) -> float:
         """``n_est`` ordinary updates of E on generator samples (drawn inside ``fit_context``);
         nothing is differentiated through."""
@@ -156,7 +165,7 @@ class LBT(Method):
                 phi, self.inner_state, losses = unroll(
                     nll, phi, self.inner_state, self.fit_opt,
                     self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
-                    lr_scale=self.est_lr_mult * self.lr_factor * self.fit_lr_scale,
+                    lr_scale=self.est_lr_mult * self.lr_factor * self.fit_lr_scale * self.inner_lr_scale,
                 )  # fmt: skip
                 self._write_estimator(phi)
                 if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
@@ -182,7 +191,8 @@ class LBT(Method):
         phi0, nll = self._start(True)
         steps = self.unroll_steps if phi0 else 0
         problem = TeachingProblem(nll, phi0, self.inner_state, self.inner, self._gen_batch, steps,
-                                  self.hypergrad_options, self.hypergrad_carry)  # fmt: skip
+                                  self.hypergrad_options, self.hypergrad_carry,
+                                  self.inner_lr_scale)  # fmt: skip
         return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
