@@ -230,3 +230,32 @@ def test_lbt_gan_weight_decays_on_its_schedule_and_is_constant_by_default() -> N
     for _ in range(4):
         constant.step(target)
         assert constant.gan_weight == 10.0
+
+
+@pytest.mark.parametrize(
+    ("name", "base_key"),
+    [("gan", "gan.gen_lr"), ("veegan", "gan.gen_lr"), ("lbt-gan", "train.gen_lr"), ("lbt", "train.gen_lr")],
+)
+def test_every_generator_rate_decays_to_gen_lr_final(name: str, base_key: str) -> None:
+    """The cosine ends at train.gen_lr_final whatever base rate the method's generator runs at:
+    the GAN baselines' gan.gen_lr (1e-3 on grid), LBT's and LBT-GAN's train.gen_lr (3e-3)."""
+    import math
+
+    from lbt.train import Trainer
+
+    iterations = 4
+    cfg = config.build("grid", {"train.method": name, "train.iterations": iterations, "train.batch_size": 32,
+                                "train.gen_batch_size": 32, "eval.every": 100, "eval.samples": 200,
+                                "eval.train_samples": 200, "lbt.unroll_steps": 1, "lbt.est_steps": 1,
+                                "model.mixture_components": 8})  # fmt: skip
+    trainer = Trainer(cfg, progress=False)
+    section, key = base_key.split(".")
+    base, final = getattr(getattr(cfg, section), key), cfg.train.gen_lr_final
+    assert base != cfg.train.gen_lr or name in ("lbt", "lbt-gan")
+    seen: list[float] = []
+    apply = trainer.method.gen_opt.apply
+    trainer.method.gen_opt.apply = lambda grads, s=1.0: seen.append(s) or apply(grads, s)
+    trainer.fit()
+    end = final / base  # the factor at iteration `iterations`: base * end == train.gen_lr_final
+    want = [base * (end + (1 - end) * 0.5 * (1 + math.cos(math.pi * it / iterations))) for it in range(4)]
+    assert [base * s for s in seen] == pytest.approx(want, rel=1e-12)

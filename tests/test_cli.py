@@ -154,3 +154,44 @@ def test_a_closed_pipe_ends_quietly():
         os.close(write)
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+
+
+TINY = ["--iterations", "2", "--no-progress", "--set", "eval.every=2", "--set", "eval.samples=200",
+        "--set", "eval.train_samples=200", "--set", "train.batch_size=32",
+        "--set", "train.gen_batch_size=32"]  # fmt: skip
+
+
+def _main(capsys, *argv: str) -> tuple[int, str]:  # noqa: ANN001
+    """`lbt ARGV` in this process: the exit code and stderr."""
+    from lbt.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file", "under-dev-null"])
+def test_out_that_cannot_be_a_directory_is_one_line_exit_2(capsys, tmp_path, where):
+    """--out naming an existing file, or a path under one: one line, exit 2, nothing written."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    out = {"file": afile, "under-a-file": afile / "run", "under-dev-null": "/dev/null/run"}[where]
+    code, err = _main(capsys, "train", "--out", str(out), *TINY)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lbt: error:") and "not a directory" in lines[0], err
+    assert afile.read_text() == "keep me\n" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_batch_too_large_for_memory_is_one_line_and_leaves_no_run(capsys, tmp_path):
+    """An impossible allocation: one "out of memory" line, exit 2, and no half-made run directory
+    (one would make the next `--out` refuse the place, and it could not be resumed)."""
+    out = tmp_path / "big"
+    code, err = _main(capsys, "train", "--out", str(out), *TINY, "--set", "train.batch_size=1000000000000")
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lbt: error: out of memory"), err
+    assert "train.batch_size" in lines[0]
+    assert not out.exists()

@@ -171,3 +171,57 @@ def test_budget_header_names_iterations_per_method_when_they_differ(tmp_path: Pa
     # equal budgets keep the one-line claim
     same = cmp.plan(tmp_path, "ring-narrow", ["lbt", "gan"], 1, iterations=50)
     assert cmp.budget_text(cmp.method_configs(same)) == "50 iterations per run, the same for every method"
+
+
+def _partial_run(tmp_path: Path) -> cmp.Job:
+    """A study's run stopped half-way: a checkpoint at iteration 2 of 4, no metrics.json."""
+    from lbt.train import Trainer
+
+    tiny = [s.split("=") for s in TINY] + [("train.batch_size", "32"), ("train.gen_batch_size", "32")]
+    job = cmp.plan(tmp_path, "ring", ["gan"], 1, iterations=4, overrides=tiny)[0]
+    Trainer(job.cfg, out_dir=job.out, progress=False).fit(2)
+    (job.out / "metrics.json").unlink()
+    return job
+
+
+def test_a_resumed_run_that_stops_or_diverges_keeps_its_directory(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Only a checkpoint that cannot be resumed restarts a run: Ctrl-C in a resumed run stops the
+    study (its checkpoint kept), and a NaN is that run's failure, its directory intact."""
+    import pickle
+    import signal
+
+    from lbt.train import Interrupted, NonFiniteError, Trainer
+
+    job = _partial_run(tmp_path)
+    checkpoint = (job.out / "checkpoint.pt").read_bytes()
+
+    def interrupted(self: Trainer, iterations: int | None = None) -> dict:
+        raise Interrupted(signal.SIGINT, self.iteration, self.out)
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    with pytest.raises(Interrupted):
+        cmp.run_job(job.cfg.to_dict(), str(job.out))
+    assert (job.out / "checkpoint.pt").read_bytes() == checkpoint
+    with pytest.raises(LBTError, match="rerun the same lbt compare command"):
+        cmp.run_jobs([job], 1, log=lambda _: None)
+    assert (job.out / "checkpoint.pt").read_bytes() == checkpoint
+    # a worker process hands the interruption back pickled (compare --jobs N)
+    again = pickle.loads(pickle.dumps(Interrupted(signal.SIGTERM, 2, job.out)))
+    assert isinstance(again, Interrupted) and again.signum == signal.SIGTERM and "iteration 2" in str(again)
+
+    def diverged(self: Trainer, iterations: int | None = None) -> dict:
+        raise NonFiniteError(f"non-finite value at iteration {self.iteration + 1}: loss_gen=nan")
+
+    monkeypatch.setattr(Trainer, "fit", diverged)
+    failures = cmp.run_jobs([job], 1, log=lambda _: None)
+    assert [(j.label, err) for j, err in failures] == [
+        ("gan seed 0", "NonFiniteError: non-finite value at iteration 3: loss_gen=nan")
+    ]
+    assert (job.out / "checkpoint.pt").read_bytes() == checkpoint and (job.out / "config.yaml").exists()
+
+
+def test_a_run_whose_checkpoint_cannot_be_resumed_starts_again(tmp_path: Path) -> None:
+    job = _partial_run(tmp_path)
+    (job.out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    metrics = cmp.run_job(job.cfg.to_dict(), str(job.out))
+    assert metrics["iterations"] == 4 and (job.out / "metrics.json").exists()

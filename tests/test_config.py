@@ -59,3 +59,19 @@ def test_yaml_round_trip(tmp_path):
     cfg = config.build("grid", [("seed", "7")])
     config.save(cfg, tmp_path / "config.yaml", {"note": "x"})
     assert config.load(tmp_path / "config.yaml") == cfg
+
+
+def test_resumable_keys_are_real_keys_and_unknown_ones_are_refused(tmp_path):
+    """What a resume may change names config keys (or a section of them); ``data.dir``, which is
+    no key, is refused on resume like any other unknown key."""
+    from lbt import Trainer
+
+    keys = config.keys()
+    for entry in config.RESUMABLE_PREFIXES:
+        assert entry in keys or (entry.endswith(".") and any(k.startswith(entry) for k in keys)), entry
+    out = tmp_path / "run"
+    small = {"train.iterations": 1, "eval.every": 1, "eval.samples": 200, "eval.train_samples": 200,
+             "train.batch_size": 32, "train.gen_batch_size": 32}  # fmt: skip
+    Trainer(preset="ring", overrides=small, out_dir=out, progress=False).fit()
+    with pytest.raises(LBTError, match="unknown config key 'data.dir'"):
+        Trainer.resume(out, [("data.dir", "/elsewhere")])

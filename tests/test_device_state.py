@@ -126,3 +126,30 @@ def test_resume_of_a_gpu_run_without_a_gpu_says_how_to_continue(tmp_path, monkey
         Trainer.resume(out, [("train.iterations", "6")])
     resumed = Trainer.resume(out, [("train.iterations", "6"), ("device", "cpu")], progress=False)
     assert resumed.device.type == "cpu" and resumed.fit()["iterations"] == 6
+
+
+@pytest.mark.parametrize("recorded", ["config", "checkpoint"])
+def test_eval_of_a_gpu_run_without_a_gpu_runs_on_the_cpu(tmp_path, monkeypatch, capsys, recorded):
+    """`lbt eval` continues nothing, so a run trained on a GPU (device=cuda in config.yaml, or
+    device=auto that found one: the checkpoint's device) is evaluated on the CPU when none is visible."""
+    import json
+
+    import yaml
+
+    from lbt.cli import main
+
+    out = tmp_path / "run"
+    overrides = {**SMALL, "train.iterations": 2, "eval.every": 2, "device": "auto"}
+    Trainer(preset="paper-ring", overrides=overrides, out_dir=out, progress=False).fit()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if recorded == "config":
+        doc = yaml.safe_load((out / "config.yaml").read_text())
+        doc["device"] = "cuda"
+        (out / "config.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    payload = rundir.load_checkpoint(out / rundir.CHECKPOINT)
+    payload["device"] = "cuda"
+    rundir.save_checkpoint(out / rundir.CHECKPOINT, payload)
+    assert main(["eval", str(out), "--samples", "500"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["samples"] == 500
+    assert "on the CPU" in captured.err and len(captured.err.strip().splitlines()) == 1

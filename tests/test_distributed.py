@@ -183,3 +183,50 @@ def test_a_dead_or_hung_rank_ends_the_job(how: str, tmp_path: Path) -> None:
         assert len(lines) == 1 and "rank 0 of 2" in lines[0] and "dist_timeout=4" in lines[0], res.stderr
         assert "exitcode: 4" in res.stderr.replace("exitcode  : 4", "exitcode: 4")
     assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def _batch_norm_worker(rank: int, world: int, port: int, out: str) -> None:
+    """Under a 2-rank job on the CPU: a batch-norm generator is refused in one line, and the layers
+    a GPU job would use are SyncBatchNorm, with the same names and parameters."""
+    from lbt import config
+    from lbt.errors import LBTError
+    from lbt.models import make_generator
+    from lbt.train import Trainer
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
+    torch.set_num_threads(1)
+    distributed.init(timeout=60)
+    result: dict = {}
+    try:
+        overrides = {"model.generator": "mlp-bn", "train.method": "gan", "train.batch_size": 64,
+                     "train.gen_batch_size": 64}  # fmt: skip
+        try:
+            Trainer(preset="ring", overrides=overrides, progress=False)
+        except LBTError as exc:
+            result["error"] = str(exc)
+        Trainer(preset="ring", overrides={**overrides, "model.generator": "mlp"}, progress=False)  # no BN
+        plain = nn.ModuleDict({"generator": make_generator(config.build("ring"), 2)})
+        result["plain_unchanged"] = distributed.sync_batch_norm(plain, "cpu", {}) is plain
+        bn = make_generator(config.build("ring", {"model.generator": "mlp-bn"}), 2)
+        params = dict(bn.named_parameters())
+        synced = distributed.sync_batch_norm(nn.ModuleDict({"generator": bn}), "cuda", {})
+        result["kinds"] = sorted({type(m).__name__ for m in synced.modules() if "Norm" in type(m).__name__})
+        result["same_params"] = all(p is params[k.removeprefix("generator.")]
+                                    for k, p in synced.named_parameters())  # fmt: skip
+    finally:
+        torch.save(result, Path(out) / f"rank{rank}.pt")
+        distributed.shutdown()
+    os._exit(0)
+
+
+def test_batch_norm_is_synchronised_on_gpus_and_refused_on_the_cpu(tmp_path: Path) -> None:
+    """Per-rank batch statistics would make two ranks differ from one process with the whole batch:
+    the method's batch norm becomes torch.nn.SyncBatchNorm, which needs CUDA, so a CPU job is refused
+    with one line naming the option."""
+    mp.spawn(_batch_norm_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    for r in range(2):
+        result = torch.load(tmp_path / f"rank{r}.pt", weights_only=False)
+        assert "model.generator=mlp-bn" in result["error"] and "device=cuda" in result["error"], result
+        assert "\n" not in result["error"]
+        assert result["plain_unchanged"] and result["kinds"] == ["SyncBatchNorm"] and result["same_params"]

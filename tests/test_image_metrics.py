@@ -280,7 +280,9 @@ def test_mnist_evaluate_reports_classifier_fd_and_inception_metrics_at_the_end(
     during = data.evaluate(Replay(), 100)
     assert during["fd_samples"] == 100 and "fid" not in during
     data.metrics.inception = InceptionMetrics(small_detector, kid_subset_size=100)  # stands in for Inception
-    final = data.evaluate(Replay(), 600)
+    as_many = data.evaluate(Replay(), 600)  # as many samples as eval.samples, but not the final one
+    assert as_many["fd_samples"] == 500 and "fid" not in as_many
+    final = data.evaluate(Replay(), 600, final=True)
     assert final["fd_samples"] == 500 and final["fd_classifier"] < during["fd_classifier"]
     assert final["inception_samples"] == 200 and math.isfinite(final["fid"])
 
@@ -306,3 +308,28 @@ def test_compare_shows_image_metric_columns_only_when_present() -> None:
     assert "inner-mode KL" not in md and "0.500 ± 0.000" in md
     plain = cmp.summarize({"lbt": [dict(base)]})
     assert "FID" not in cmp.table_markdown(plain, "t", "b") and "fid_mean" not in cmp.table_csv(plain, "b")
+
+
+def test_the_loop_says_which_evaluation_is_final_not_the_sample_count() -> None:
+    """Only the evaluation at the end of fit is final (the costly IWAE, FID/KID/IS), even when the
+    training evaluations draw as many samples as eval.samples."""
+    from lbt import Trainer, config
+    from lbt.datasets import ring
+
+    class Scored:  # 2-D data that scores itself, recording what the loop asks of it
+        def __init__(self) -> None:
+            self.points, self.dim, self.calls = ring(8, 1.0, 0.1), 2, []
+
+        def sample(self, n: int) -> Tensor:
+            return self.points.sample(n)
+
+        def evaluate(self, method: nn.Module, n: int, final: bool = False) -> dict[str, float]:
+            self.calls.append((n, final))
+            return {}
+
+    data = Scored()
+    cfg = config.build("ring", {"train.iterations": 4, "eval.every": 2, "eval.samples": 300,
+                                "eval.train_samples": 300, "train.batch_size": 32,
+                                "train.gen_batch_size": 32})  # fmt: skip
+    Trainer(cfg, data=data, progress=False).fit()
+    assert data.calls == [(300, False), (300, False), (300, True)]

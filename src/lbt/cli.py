@@ -1,7 +1,8 @@
 """``lbt`` command line: train, eval, compare, data, presets, keys.
 
-User mistakes (bad keys, values, files) print one ``lbt: error: ...`` line and exit with code 2;
-``--debug`` shows the traceback instead.
+User mistakes (bad keys, values, files) print one ``lbt: error: ...`` line and exit with code 2,
+as do file-system refusals (an ``--out`` that cannot be a directory, a full disk) and a batch too
+large for the machine's memory; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from lbt import config, distributed
+    from lbt import config, distributed, rundir
     from lbt.train import Trainer
 
     if args.data_dir:
@@ -111,6 +113,7 @@ def _train(args: argparse.Namespace) -> int:
                                "or choose another --out (nothing was changed)")  # fmt: skip
         else:
             out = Path("runs") / f"{cfg.preset}-{datetime.now():%Y%m%d-%H%M%S}"
+        rundir.check_can_be_made(out)
         trainer = Trainer(cfg, out_dir=out, progress=progress)
         trainer.out = out = Path(distributed.broadcast_object(str(out)))  # torchrun: rank 0's name
     metrics = trainer.fit()
@@ -126,17 +129,15 @@ def eval_arguments(e: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from lbt import config, rundir
     from lbt.train import Trainer
 
     run = Path(args.run_dir)
     if not run.is_dir():
         raise LBTError(f"{run} is not a directory")
-    cfg = config.load(run / "config.yaml")
-    payload = rundir.load_checkpoint(run / rundir.CHECKPOINT)
-    trainer = Trainer(cfg, out_dir=None, progress=False)
-    trainer.load_state(payload)
-    metrics = trainer.evaluate(args.samples or cfg.eval.samples, seed_offset=7)
+    # Reopened as a resume would (on the device it can load on), but a GPU run without a GPU here
+    # is simply evaluated on the CPU: nothing continues, so nothing needs the same device.
+    trainer = Trainer.resume(run, progress=False, cpu_fallback=True)
+    metrics = trainer.evaluate(args.samples or trainer.cfg.eval.samples, seed_offset=7, final=True)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
 
@@ -221,6 +222,28 @@ COMMANDS: Registry[Command] = Registry("command", {
 })  # fmt: skip
 
 
+def _out_of_memory(exc: BaseException) -> str | None:
+    """The one line for a failed allocation (CPU or GPU), or None if ``exc`` is something else."""
+    text = str(exc)
+    if not (isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+            or "can't allocate memory" in text or "out of memory" in text.lower()):  # fmt: skip
+        return None
+    size = ""
+    if m := re.search(r"allocate (\d+) bytes", text):  # the CPU allocator
+        size = f" (could not allocate {int(m.group(1)) / 2**30:.1f} GiB)"
+    elif m := re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]i?B)", text):  # CUDA
+        size = f" (could not allocate {m.group(1)})"
+    return (f"out of memory{size}: lower train.batch_size, train.gen_batch_size or eval.samples, "
+            "or use a machine with more memory")  # fmt: skip
+
+
+def _os_error(exc: OSError) -> str:
+    """``FILE: reason`` for a file-system refusal (permissions, a full disk), without a traceback."""
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
@@ -249,6 +272,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`lbt presets | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"lbt: error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MemoryError, RuntimeError) as exc:  # a batch too large for the machine: say so in one line
+        line = _out_of_memory(exc)
+        if line is None or args.debug:
+            raise
+        print(f"lbt: error: {line}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

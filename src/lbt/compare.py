@@ -12,7 +12,9 @@ Layout of ``--out DIR``::
 
 A run whose ``metrics.json`` exists is finished and is skipped on a rerun, so an interrupted
 compare is resumed by running the same command again; an unfinished run continues from its
-last checkpoint (``Trainer.resume``), or starts afresh when it has none.
+last checkpoint (``Trainer.resume``), or starts afresh when it has none or it cannot be resumed
+(corrupt, or from another config). A resumed run that is interrupted stops the study, its
+checkpoint kept; one that diverges (NaN) is that run's failure, its directory kept.
 """
 
 from __future__ import annotations
@@ -139,9 +141,11 @@ def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, A
     torch.set_num_threads(threads)
     if (Path(out) / rundir.CHECKPOINT).exists():
         try:
-            return Trainer.resume(out, progress=False).fit()
+            trainer = Trainer.resume(out, progress=False)
         except LBTError:  # an unusable checkpoint: train this run again from the start
             shutil.rmtree(out)
+        else:  # what stops the resumed run (Ctrl-C, a NaN) is that run's outcome, its directory kept
+            return trainer.fit()
     cfg = config_mod.Config()
     config_mod.apply(cfg, cfg_dict)
     return Trainer(config_mod.validate(cfg), out_dir=out, progress=False).fit()

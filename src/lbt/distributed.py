@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from lbt.errors import LBTError
 
 T = TypeVar("T")
+M = TypeVar("M", bound=nn.Module)
 _TIMEOUT = [300.0]
 
 
@@ -184,6 +185,29 @@ def broadcast_params(module: nn.Module) -> None:
         return
     for t in [*module.parameters(), *module.buffers()]:
         dist.broadcast(t.data, src=0)
+
+
+def sync_batch_norm(module: M, device_type: str, options: dict[str, str]) -> M:
+    """``module`` with every batch-norm layer turned into :class:`torch.nn.SyncBatchNorm`, so that
+    under torchrun each layer normalises with the statistics of the whole batch, as one process
+    would, instead of each rank's share (and all ranks keep the same running statistics).
+
+    SyncBatchNorm runs on CUDA only (not on Gloo's CPU tensors), so on the CPU such a module is
+    refused in one line naming the option that brought the layer (``options``: a child's name ->
+    e.g. ``model.generator=mlp-bn``). Parameters and buffers are the same objects under the same
+    names, so optimizer states and checkpoints are unchanged. A no-op in one process.
+    """
+    norm = nn.modules.batchnorm._BatchNorm  # what convert_sync_batchnorm converts
+    parts = [name for name, net in module.named_children() if any(isinstance(m, norm) for m in net.modules())]
+    if world() == 1 or not parts:
+        return module
+    if device_type != "cuda":
+        what = " and ".join(options.get(name, f"the {name} network") for name in parts)
+        have = "has" if len(parts) == 1 else "have"
+        raise LBTError(f"{what} {have} batch norm, whose statistics ranks can share only on CUDA GPUs "
+                       "(torch.nn.SyncBatchNorm; not with Gloo on the CPU): train with device=cuda, in "
+                       "one process, or with a network without batch norm")  # fmt: skip
+    return nn.SyncBatchNorm.convert_sync_batchnorm(module)
 
 
 def broadcast_object(obj: T) -> T:

@@ -24,7 +24,7 @@ class Optimizer:
     """A pair of pure functions; ``update(grads, state, params, lr_scale)`` returns new params/state."""
 
     init: Callable[[Params], State]
-    update: Callable[[Params, State, Params, float], tuple[Params, State]]
+    update: Callable[[Params, State, Params, float | Tensor], tuple[Params, State]]
     name: str = ""
 
 
@@ -47,7 +47,9 @@ def sgd(lr: float) -> Optimizer:
     def init(params: Params) -> State:
         return {}
 
-    def update(grads: Params, state: State, params: Params, lr_scale: float = 1.0) -> tuple[Params, State]:
+    def update(
+        grads: Params, state: State, params: Params, lr_scale: float | Tensor = 1.0
+    ) -> tuple[Params, State]:
         step = lr * lr_scale
         return {k: params[k] - step * grads[k] for k in params}, state
 
@@ -68,7 +70,9 @@ def adam(
     The defaults follow the official LBT TensorFlow code: the bias corrections are folded into
     the step size, epsilon sits *inside* the square root (``m / sqrt(v + eps)``, which keeps the
     derivative finite when ``v = 0``) and the second moment is a stop-gradient, so the
-    hypergradient only flows through the first moment. ``eps_inside_sqrt=False`` gives the
+    hypergradient only flows through the first moment. The step counter and the bias corrections
+    stay tensors (on the parameters' device), so an update never waits for the device and a
+    compiled step does not specialise on the iteration. ``eps_inside_sqrt=False`` gives the
     ``torch.optim.Adam`` formula ``m_hat / (sqrt(v_hat) + eps)``;
     ``differentiate_second_moment=True`` lets the hypergradient flow through ``v`` as well.
     """
@@ -80,26 +84,29 @@ def adam(
             state["v." + k] = torch.zeros_like(p).detach()
         return state
 
-    def update(grads: Params, state: State, params: Params, lr_scale: float = 1.0) -> tuple[Params, State]:
-        t = float(state["step"]) + 1.0
+    def update(
+        grads: Params, state: State, params: Params, lr_scale: float | Tensor = 1.0
+    ) -> tuple[Params, State]:
+        t = state["step"] + 1.0
         bc1 = 1.0 - b1**t
         bc2 = 1.0 - b2**t
         step = lr * lr_scale
+        coef = step * bc2**0.5 / bc1  # epsilon inside the root: both corrections in the step size
         new_params: Params = {}
-        new_state: State = {"step": state["step"] + 1.0}
+        new_state: State = {"step": t}
         lean = not torch.is_grad_enabled()
         for k, p in params.items():
             g = grads[k]
             if lean:
                 new_params[k], new_state["m." + k], new_state["v." + k] = _adam_no_graph(
-                    p, g, state["m." + k], state["v." + k], step, bc1, bc2
+                    p, g, state["m." + k], state["v." + k], step, coef, bc1, bc2
                 )
                 continue
             m = b1 * state["m." + k] + (1.0 - b1) * g
             g2 = g * g if differentiate_second_moment else (g * g).detach()
             v = b2 * state["v." + k] + (1.0 - b2) * g2
             if eps_inside_sqrt:
-                new_params[k] = p - (step * bc2**0.5 / bc1) * m / torch.sqrt(v + eps)
+                new_params[k] = p - coef * m / torch.sqrt(v + eps)
             else:
                 new_params[k] = p - step * (m / bc1) / (torch.sqrt(v / bc2) + eps)
             new_state["m." + k] = m
@@ -107,7 +114,14 @@ def adam(
         return new_params, new_state
 
     def _adam_no_graph(
-        p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: float, bc1: float, bc2: float
+        p: Tensor,
+        g: Tensor,
+        m: Tensor,
+        v: Tensor,
+        step: float | Tensor,
+        coef: Tensor,
+        bc1: Tensor,
+        bc2: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """The same update with three new tensors and one scratch instead of a dozen temporaries.
 
@@ -125,7 +139,7 @@ def adam(
         if eps_inside_sqrt:
             torch.add(v2, eps, out=tmp)
             tmp.sqrt_()
-            p2 = torch.mul(m2, step * bc2**0.5 / bc1)
+            p2 = torch.mul(m2, coef)
         else:
             torch.div(v2, bc2, out=tmp)
             tmp.sqrt_()

@@ -27,6 +27,19 @@ from lbt.errors import LBTError
 CHECKPOINT = "checkpoint.pt"
 
 
+def check_can_be_made(path: Path) -> None:
+    """Refuse, before any work, a run directory that cannot exist: ``path`` itself, or the nearest
+    of its parents that exists, is not a directory (a file, ``/dev/null``)."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = f"{p} {'exists and ' if p == path else ''}is not a directory"
+                raise LBTError(f"cannot make the run directory {path}: {where}; "
+                               "choose another --out (nothing was changed)")  # fmt: skip
+            return
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

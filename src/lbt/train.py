@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from lbt.averaging import WeightAverage
 from lbt.config import Config
 from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, Mixture, make_data
 from lbt.errors import LBTError
-from lbt.methods import Adversarial, FitsInContext, Method, Teaches, build_method
+from lbt.methods import Adversarial, CompilesTeacher, FitsInContext, Method, Teaches, build_method
 from lbt.metrics import describe, protocol_metrics, protocol_samples
 from lbt.optim import cosine_hold
 
@@ -42,26 +43,43 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lr_scale(cfg: Config, it: int) -> float:
+def lr_scale(cfg: Config, it: int, gen_lr: float | None = None) -> float:
     """The generator's learning-rate factor: held at 1 for the first ``train.gen_lr_hold`` of the
     run, then a cosine decay to ``train.gen_lr_final`` (if >= 0) at the last iteration.
+
+    ``gen_lr`` is the base rate the factor multiplies (:meth:`Method.generator_lr`: the GAN
+    baselines run at ``gan.gen_lr``), default ``train.gen_lr``: every method's rate ends at
+    ``train.gen_lr_final`` itself, not at the same fraction of different base rates.
 
     The hold lets a teacher-driven generator leave its early flat phase at the full rate and
     still end on the small rate that keeps its modes sharp and stable.
     """
     t = cfg.train
-    return cosine_hold(it, t.iterations, t.gen_lr_hold, t.gen_lr_final / t.gen_lr)
+    return cosine_hold(it, t.iterations, t.gen_lr_hold, t.gen_lr_final / (gen_lr or t.gen_lr))
 
 
-def _resume_device(cfg: Config, payload: dict[str, Any], overrides: list[tuple[str, Any]] | None) -> str:
-    """A resumed run stays on the kind of device it trained on unless ``device`` is set again."""
+def _resume_device(
+    cfg: Config, payload: dict[str, Any], overrides: list[tuple[str, Any]] | None, cpu_fallback: bool = False
+) -> str:
+    """A resumed run stays on the kind of device it trained on unless ``device`` is set again.
+
+    ``cpu_fallback`` (an evaluation, which continues nothing): a GPU run (``device=cuda``, or
+    ``auto`` that found one) opens on the CPU when no GPU is visible, with a warning, instead of
+    asking for ``--set device=cpu``.
+    """
     trained_on = payload.get("device")
-    if cfg.device != "auto" or trained_on is None or any(k == "device" for k, _ in overrides or []):
+    if any(k == "device" for k, _ in overrides or []):
         return cfg.device
-    if trained_on == "cuda" and not torch.cuda.is_available():
-        raise LBTError("this run trained on a CUDA GPU and none is visible here; "
-                       "resume with --set device=cpu to continue on the CPU")  # fmt: skip
-    return trained_on
+    wanted = trained_on if cfg.device == "auto" and trained_on is not None else cfg.device
+    if wanted == "cuda" and not torch.cuda.is_available():
+        if cpu_fallback:
+            print("lbt: warning: this run trained on a CUDA GPU and none is visible here; "
+                  "evaluating it on the CPU", file=sys.stderr)  # fmt: skip
+            return "cpu"
+        if cfg.device == "auto":
+            raise LBTError("this run trained on a CUDA GPU and none is visible here; "
+                           "resume with --set device=cpu to continue on the CPU")  # fmt: skip
+    return wanted
 
 
 class Trainer:
@@ -98,7 +116,13 @@ class Trainer:
         rng.seed_everything(self.cfg.seed)
         self.data = data if data is not None else make_data(self.cfg)
         self.method: Method = build_method(self.cfg, self.data.dim, generator, estimator).to(self.device)
-        self._data_parallel()
+        passed = {"generator": generator, "estimator": estimator}  # the caller's own networks, if any
+        self._data_parallel({name for name, net in passed.items() if net is not None})
+        if self.cfg.train.compile != "none":
+            if not isinstance(self.method, CompilesTeacher):
+                raise LBTError(f"train.compile compiles a teacher's steps; train.method="
+                               f"{self.cfg.train.method} has none (use train.compile=none)")  # fmt: skip
+            self.method.compile_teacher(self.cfg.train.compile)
         g, e = self.cfg.train.gen_ema, self.cfg.train.est_ema
         self.average = WeightAverage(self.method.generator, g) if g > 0 else None
         if e > 0 and not isinstance(self.method, Teaches):
@@ -121,12 +145,18 @@ class Trainer:
         self.events: list[dict[str, Any]] = []
         self._writer = None
         self._good: dict[str, Any] = {}
+        self._unstarted: tuple[set[str], list[Path]] | None = None  # see _open_run_dir
 
-    def _data_parallel(self) -> None:
+    def _data_parallel(self, passed: Collection[str] = ()) -> None:
         """Under torchrun: the same networks on every rank, each rank drawing its share of every
-        batch from its own random streams (docs/distributed.md); nothing in one process."""
+        batch from its own random streams, batch norm on the whole batch's statistics
+        (docs/distributed.md); nothing in one process. ``passed``: the networks the caller made
+        (not from the config's ``model.*`` keys), for the error that names a network."""
         if distributed.world() == 1:
             return
+        options = {name: f"model.{name}={getattr(self.cfg.model, name)}"
+                   for name in ("generator", "discriminator", "estimator") if name not in passed}  # fmt: skip
+        self.method = distributed.sync_batch_norm(self.method, self.device.type, options)
         with distributed.guard():
             distributed.broadcast_params(self.method)
         m = self.method
@@ -161,14 +191,19 @@ class Trainer:
             yield
 
     # -- evaluation ----------------------------------------------------------------------
-    def evaluate(self, n: int | None = None, seed_offset: int = 0) -> dict[str, float]:
-        """Metrics on ``n`` fresh samples (default ``eval.samples``), reproducible for a given run."""
+    def evaluate(self, n: int | None = None, seed_offset: int = 0, final: bool = False) -> dict[str, float]:
+        """Metrics on ``n`` fresh samples (default ``eval.samples``), reproducible for a given run.
+
+        ``final``: the evaluation at the end of training (or ``lbt eval``), where a data set that
+        scores itself adds its costly metrics (IWAE, FID / KID / IS); the sample count does not
+        decide that, so a training evaluation as large as ``eval.samples`` stays a cheap one.
+        """
         n = n or self.cfg.eval.samples
         stream = self.cfg.seed * 1_000_003 + self.iteration + seed_offset
         with rng.forked(stream, self.device), self.averaged():
             out: dict[str, float] = {}
             if isinstance(self.data, EvaluatesItself):  # images: their own metrics
-                out.update(self.data.evaluate(self.method, n))
+                out.update(self.data.evaluate(self.method, n, final=final))
             else:
                 x = self.sample(protocol_samples(self.cfg.eval, n))  # eval.protocol's count
                 if isinstance(self.data, Mixture):  # the mode metrics need the true means
@@ -201,12 +236,13 @@ class Trainer:
         self.method.train()
         t_start = time.perf_counter() - self.wall_seconds
         stop_early = False
-        with _StopSignals() as signals, distributed.guard():
+        with _StopSignals() as signals, distributed.guard(), self._discarded_if_it_crashes_unstarted():
             try:
                 while self.iteration < total and not stop_early:
                     distributed.fault(self.iteration)
                     t0 = time.perf_counter()
-                    logs = self.method.step(self.data_fn, lr_scale(cfg, self.iteration) * self.lr_factor)
+                    scale = lr_scale(cfg, self.iteration, self.method.generator_lr()) * self.lr_factor
+                    logs = self.method.step(self.data_fn, scale)
                     logs = distributed.mean(logs)  # every rank sees the same numbers (NaN anywhere: all)
                     for average in self.averages.values():
                         average.update()
@@ -293,7 +329,7 @@ class Trainer:
         return row
 
     def _finish(self) -> dict[str, Any]:
-        final = self.evaluate(self.cfg.eval.samples, seed_offset=7)
+        final = self.evaluate(self.cfg.eval.samples, seed_offset=7, final=True)
         metrics: dict[str, Any] = {
             **final,
             "iterations": self.iteration,
@@ -322,12 +358,49 @@ class Trainer:
             return
         from torch.utils.tensorboard import SummaryWriter
 
-        self.out.mkdir(parents=True, exist_ok=True)
+        made = [p for p in (self.out, *self.out.parents) if not p.exists()]  # deepest first
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LBTError(f"cannot make the run directory {self.out}: {exc.strerror or exc}") from None
+        resumable = (self.out / rundir.CHECKPOINT).exists()
+        self._unstarted = None if resumable else ({p.name for p in self.out.iterdir()}, made)
         meta = rundir.provenance()
         meta["seed"] = self.cfg.seed
         meta["world_size"] = distributed.world()
         config_mod.save(self.cfg, self.out / "config.yaml", meta)
         self._writer = SummaryWriter(str(self.out / "tensorboard"))
+
+    @contextlib.contextmanager
+    def _discarded_if_it_crashes_unstarted(self) -> Iterator[None]:
+        """A new run that crashes (out of memory, say) before its first checkpoint leaves nothing:
+        it could not be resumed, and its config.yaml would make ``--out`` refuse the place.
+
+        Only what this run wrote goes (files that were there before stay). An :class:`LBTError`
+        (a NaN stop, an interruption, which checkpoints) leaves the directory as its line says.
+        """
+        try:
+            yield
+        except LBTError:
+            raise
+        except Exception:
+            if self._unstarted is not None and not (self.out / rundir.CHECKPOINT).exists():
+                kept, made = self._unstarted
+                self._unstarted = None
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
+                for entry in self.out.iterdir():
+                    if entry.name in kept:
+                        continue
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+                for directory in made:  # only directories this run made, and only if now empty
+                    with contextlib.suppress(OSError):
+                        directory.rmdir()
+            raise
 
     def checkpoint_payload(self) -> dict[str, Any]:
         """Everything a resume needs; under torchrun a collective (every rank's random streams)."""
@@ -360,11 +433,14 @@ class Trainer:
 
     @classmethod
     def resume(cls, run: str | Path, overrides: list[tuple[str, Any]] | None = None,
-               progress: bool | None = None, checkpoint: str | Path | None = None) -> Trainer:  # fmt: skip
+               progress: bool | None = None, checkpoint: str | Path | None = None,
+               cpu_fallback: bool = False) -> Trainer:  # fmt: skip
         """Reopen a run directory at its last checkpoint (or ``checkpoint``), every state restored.
 
         ``overrides`` may change budgets, evaluation and learning rates, but not anything that
         shapes the networks or the data (that checkpoint could not be loaded faithfully).
+        ``cpu_fallback``: to evaluate, not to train on, a GPU run opens on the CPU when no GPU is
+        visible (``lbt eval``).
         """
         run = Path(run)
         cfg = config_mod.load(run / "config.yaml")
@@ -377,7 +453,8 @@ class Trainer:
         saved = payload.get("config")
         if saved is not None:
             config_mod.check_resumable(config_mod.from_dict(saved), cfg)
-        trainer = cls(cfg, out_dir=None, progress=progress, device=_resume_device(cfg, payload, overrides))
+        device = _resume_device(cfg, payload, overrides, cpu_fallback)
+        trainer = cls(cfg, out_dir=None, progress=progress, device=device)
         trainer.load_state(payload)
         trainer.out = run
         return trainer
@@ -457,10 +534,14 @@ class Interrupted(LBTError):
     """Training stopped by SIGINT/SIGTERM after writing a checkpoint."""
 
     def __init__(self, signum: int, iteration: int, out: Path | None):
-        self.signum = signum
+        self.signum, self.iteration, self.out = signum, iteration, out
         name = signal.Signals(signum).name
         where = f"; resume with: lbt train --resume {out}" if out is not None else ""
         super().__init__(f"{name} received: stopped after iteration {iteration}, checkpoint written{where}")
+
+    def __reduce__(self) -> tuple[type, tuple[int, int, Path | None]]:
+        """Picklable, so that a ``lbt compare --jobs N`` worker hands the interruption back as one."""
+        return type(self), (self.signum, self.iteration, self.out)
 
 
 class NonFiniteError(LBTError):

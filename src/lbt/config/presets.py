@@ -138,8 +138,13 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     "grid-vae": {
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
         "model": {"estimator": "vae", "vae_x_var": 1e-1, "vae_x_var_final": 1e-4, "vae_anneal_steps": 3000},
-        "train": {"iterations": 20000, "batch_size": 512, "gen_batch_size": 512, "gen_lr": 3e-3,
-                  "gen_lr_final": 1e-4},
+        "train": {
+            "iterations": 20000,
+            "batch_size": 512,
+            "gen_batch_size": 512,
+            "gen_lr": 3e-3,
+            "gen_lr_final": 1e-4,
+        },
         "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 3.0},
         "eval": {"every": 500},
     },  # fmt: skip

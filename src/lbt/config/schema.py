@@ -82,6 +82,9 @@ class TrainConfig:
     max_rollbacks: int = 3
     rollback_lr_factor: float = 0.5
     dist_timeout: float = 300.0  # torchrun: seconds a collective may wait for another rank
+    # The teacher's steps and loss: none (eager autograd, the reference) | inductor (torch.compile)
+    # | cudagraphs (torch.compile replaying CUDA graphs; a GPU): lbt.compiled, docs/benchmarks.md
+    compile: str = "none"
 
 
 @dataclass
@@ -198,8 +201,11 @@ class Config:
 
 
 # Allowed values of keys that no registry owns; extensions add theirs (``images.vae_activation``).
+# train.compile: the eager reference, inductor, or inductor replaying CUDA graphs (lbt.compiled).
+COMPILE_MODES = ("none", "inductor", "cudagraphs")
 CHOICES: Registry[tuple[str, ...]] = Registry("config choice", {
     "model.kde_rule": ("fixed", "anneal", "scott"),
+    "train.compile": COMPILE_MODES,
     "model.gen_activation": ("tanh", "relu", "leaky_relu"),
     "model.mixture_init": ("random", "samples"),
     "gan.disc_activation": ("relu", "tanh", "leaky_relu"),

@@ -34,9 +34,13 @@ class DataSet(Protocol):
 
 @runtime_checkable
 class EvaluatesItself(Protocol):
-    """A data set with its own metrics (image modes, held-out likelihood, FD), in place of the 2-D ones."""
+    """A data set with its own metrics (image modes, held-out likelihood, FD), in place of the 2-D ones.
 
-    def evaluate(self, method: Method, n: int) -> dict[str, float]: ...
+    ``final`` marks the evaluation at the end of training (and ``lbt eval``), where the costly
+    metrics are computed; the caller says so, whatever ``n`` is.
+    """
+
+    def evaluate(self, method: Method, n: int, final: bool = False) -> dict[str, float]: ...
 
 
 @runtime_checkable

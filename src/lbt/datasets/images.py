@@ -75,8 +75,8 @@ class MNISTImages:
         """The first ``n`` held-out (test) images, flat in [0, 1]: the metrics' real side."""
         return self.test_u8[:n].float().div_(255.0)
 
-    def evaluate(self, method: Method, n: int) -> dict[str, float]:
-        return self.metrics.evaluate(method, n)
+    def evaluate(self, method: Method, n: int, final: bool = False) -> dict[str, float]:
+        return self.metrics.evaluate(method, n, final)
 
     def figures(self, method: Method, out_dir: Path, history: list[dict[str, float]]) -> None:
         from lbt.plots import image_figures

@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 from torch import Tensor
 
 from lbt.optim import Optimizer, Params, State
-from lbt.unroll import Loss
+from lbt.unroll import InnerStep, Loss
 
 
 @dataclass
@@ -39,6 +39,7 @@ class TeachingProblem:
     options: dict[str, float] = field(default_factory=dict)
     carry: Params = field(default_factory=dict)
     lr_scale: float = 1.0  # the inner optimizer's rate factor for these steps (an annealed rate)
+    step: InnerStep | None = None  # a compiled inner step (lbt.compiled); None: autograd's
 
 
 class Teaching(NamedTuple):

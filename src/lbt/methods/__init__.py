@@ -11,7 +11,15 @@ from collections.abc import Callable
 from torch import nn
 
 from lbt.config import Config
-from lbt.methods.base import Adversarial, FitsInContext, Method, OuterSettings, Submodule, Teaches
+from lbt.methods.base import (
+    Adversarial,
+    CompilesTeacher,
+    FitsInContext,
+    Method,
+    OuterSettings,
+    Submodule,
+    Teaches,
+)
 from lbt.methods.gan import build_gan, build_pacgan, build_unrolled_gan
 from lbt.methods.lbt import LBT, build_lbt
 from lbt.methods.lbt_gan import build_lbt_gan
@@ -51,6 +59,7 @@ def build_method(
 
 __all__ = [
     "Adversarial",
+    "CompilesTeacher",
     "DISCRIMINATORS",
     "ESTIMATORS",
     "FitsInContext",

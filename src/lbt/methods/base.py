@@ -61,6 +61,7 @@ class Method(nn.Module):
 
     name = "method"
     generator: nn.Module
+    gen_opt: PureAdamStep | None = None  # the generator's optimizer, where the method has one
     lr_factor: float = 1.0
     # Real and generated samples per step; under torchrun the loop gives each rank its share.
     # None: the method draws no batches of its own that the loop could split.
@@ -70,6 +71,14 @@ class Method(nn.Module):
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
         """One training iteration; returns scalar logs (losses, gradient norms)."""
         raise NotImplementedError
+
+    def generator_lr(self) -> float | None:
+        """The generator's base learning rate, which ``step``'s ``lr_scale`` multiplies.
+
+        The loop's schedule needs it to end on ``train.gen_lr_final`` whichever rate a method runs
+        at (the GAN baselines: ``gan.gen_lr``). None: not known, and the loop assumes ``train.gen_lr``.
+        """
+        return self.gen_opt.lr if self.gen_opt is not None else None
 
     @torch.no_grad()
     def diagnostics(self, data: DataFn, n: int) -> dict[str, float]:
@@ -139,6 +148,13 @@ class FitsInContext(Protocol):
 
 
 @runtime_checkable
+class CompilesTeacher(Protocol):
+    """A method whose teacher's steps can run compiled (``train.compile``, :mod:`lbt.compiled`)."""
+
+    def compile_teacher(self, mode: str) -> None: ...
+
+
+@runtime_checkable
 class Adversarial(Protocol):
     """A method with a discriminator (the GAN family, LBT-GAN); ``adv.packing`` samples make one
     decision, so every batch the loop splits must stay a multiple of it."""
@@ -153,10 +169,11 @@ class PureAdamStep:
     module's parameters is in place.
     """
 
-    def __init__(self, module: nn.Module, opt: Optimizer, clip_norm: float = 0.0):
+    def __init__(self, module: nn.Module, opt: Optimizer, clip_norm: float = 0.0, lr: float | None = None):
         self.module = module
         self.opt = opt
         self.clip_norm = clip_norm
+        self.lr = lr  # the rate ``opt`` was made with, which ``apply``'s lr_scale multiplies (None: unknown)
         self.state: State = opt.init(self.params())
 
     def params(self) -> Params:
@@ -184,4 +201,4 @@ class PureAdamStep:
 
 def outer_adam(module: nn.Module, lr: float, b1: float, b2: float, eps: float, clip: float) -> PureAdamStep:
     """The outer optimizer: Adam in the form of TF's ``AdamOptimizer`` (epsilon outside the root)."""
-    return PureAdamStep(module, adam(lr, b1, b2, eps, eps_inside_sqrt=False), clip)
+    return PureAdamStep(module, adam(lr, b1, b2, eps, eps_inside_sqrt=False), clip, lr)

@@ -99,7 +99,7 @@ class Adversary:
                 if k in phi:
                     p.copy_(phi[k])
         self.opt.state = state
-        return losses[-1]
+        return float(losses[-1])
 
     def look_ahead(self, real: Callable[[], Tensor], fake: Callable[[], Tensor], k: int) -> Params:
         """The discriminator after ``k`` more steps, as a differentiable function of ``fake``'s source."""

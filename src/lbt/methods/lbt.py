@@ -17,13 +17,15 @@ import torch
 from torch import Tensor, nn
 
 from lbt import distributed
+from lbt.compiled import CompiledTeacher
 from lbt.config import LBTConfig
+from lbt.errors import LBTError
 from lbt.hypergrad import HYPERGRADIENTS, TeachingProblem, hypergrad_options
 from lbt.methods.base import DataFn, Method, OuterSettings, Submodule
 from lbt.models import as_estimator, make_estimator, make_generator
 from lbt.models.teachers import Calibrates, Refits, Scheduled
 from lbt.optim import Optimizer, Params, State, adam, cosine_hold, sgd
-from lbt.unroll import Loss, functional_loss, params_of, unroll
+from lbt.unroll import InnerStep, Loss, functional_loss, params_of, unroll
 
 if TYPE_CHECKING:
     from lbt.config import Config
@@ -89,6 +91,7 @@ class LBT(Method):
         self.hypergrad = HYPERGRADIENTS[s.hypergrad]
         self.hypergrad_options = hypergrad_options(s)  # TeachingProblem.options
         self.nll = functional_loss(estimator, _neg_mean)
+        self.compiled: CompiledTeacher | None = None  # train.compile: see compile_teacher
         self.inner_state: State = self.inner.init(params_of(estimator))
         self.hypergrad_carry: State = {}  # TeachingProblem.carry, kept across generator updates
         # Where the ordinary updates draw their samples; the loop swaps in G's average here.
@@ -112,8 +115,18 @@ class LBT(Method):
                     own[k].resize_(v.shape)  # kernel centres follow the generator batch size
                 own[k].copy_(v)
 
-    def _start(self, differentiable: bool) -> tuple[Params, Loss]:
-        """The teacher's starting point and its loss with any closed-form context bound.
+    def compile_teacher(self, mode: str) -> None:
+        """Run the teacher's steps and loss compiled (``train.compile``, :mod:`lbt.compiled`);
+        ``none`` keeps the eager reference."""
+        if mode == "none":
+            self.compiled = None
+            return
+        if distributed.world() > 1:
+            raise LBTError("train.compile runs in one process; under torchrun use train.compile=none")
+        self.compiled = CompiledTeacher(self.nll, self.inner, self.fit_opt, mode)
+
+    def _start(self, differentiable: bool) -> tuple[Params, Params]:
+        """The teacher's starting point and any closed-form context (see :meth:`_loss`).
 
         A teacher that :class:`Refits` is refitted on a fresh generator batch: refitted entries
         that are trainable parameters override the starting point (a mixture's means), the others
@@ -128,10 +141,20 @@ class LBT(Method):
                 fit = self.estimator.refit(distributed.gather_cat(batch, differentiable))  # every rank's
             for k, v in fit.items():
                 (phi if k in phi else context)[k] = v if differentiable else v.detach()
+        return phi, context
+
+    def _loss(self, context: Params) -> Loss:
+        """The teacher's loss at explicit parameters, ``context`` bound (compiled or eager)."""
+        if self.compiled is not None:
+            return self.compiled.loss(context)
         if not context:
-            return phi, self.nll
+            return self.nll
         nll = self.nll
-        return phi, lambda p, x: nll({**context, **p}, x)
+        return lambda p, x: nll({**context, **p}, x)
+
+    def _step(self, context: Params, *, fit: bool) -> InnerStep | None:
+        """The compiled inner step where ``train.compile`` asks for one (None: autograd's)."""
+        return self.compiled.step(context, fit=fit) if self.compiled is not None else None
 
     def _calibrate(self, data: DataFn) -> None:
         if int(self.steps_done) == 0 and isinstance(self.estimator, Calibrates):
@@ -158,21 +181,23 @@ class LBT(Method):
     def update_estimator(self) -> float:
         """``n_est`` ordinary updates of E on generator samples (drawn inside ``fit_context``);
         nothing is differentiated through."""
-        loss = float("nan")
+        loss: Tensor | float = float("nan")
         with self.fit_context():
             for _ in range(self.n_est):
-                phi, nll = self._start(False)
+                phi, context = self._start(False)
+                nll = self._loss(context)
                 phi, self.inner_state, losses = unroll(
                     nll, phi, self.inner_state, self.fit_opt,
                     self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
                     lr_scale=self.est_lr_mult * self.lr_factor * self.fit_lr_scale * self.inner_lr_scale,
+                    step=self._step(context, fit=True),
                 )  # fmt: skip
                 self._write_estimator(phi)
                 if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
                     batch = distributed.gather_cat(self._detached_gen_batch(0))
                     self._write_estimator(self.estimator.refit(batch))
-                loss = losses[-1] if losses else float(nll(phi, self._detached_gen_batch(0)))
-        return loss
+                loss = losses[-1] if losses else nll(phi, self._detached_gen_batch(0))
+        return float(loss)
 
     @torch.no_grad()
     def _detached_gen_batch(self, k: int) -> Tensor:
@@ -188,11 +213,11 @@ class LBT(Method):
 
     def teach(self, x_data: Tensor) -> tuple[Tensor, Tensor]:
         """(surrogate, detached teaching loss) from the configured hypergradient strategy."""
-        phi0, nll = self._start(True)
+        phi0, context = self._start(True)
         steps = self.unroll_steps if phi0 else 0
-        problem = TeachingProblem(nll, phi0, self.inner_state, self.inner, self._gen_batch, steps,
-                                  self.hypergrad_options, self.hypergrad_carry,
-                                  self.inner_lr_scale)  # fmt: skip
+        problem = TeachingProblem(self._loss(context), phi0, self.inner_state, self.inner, self._gen_batch,
+                                  steps, self.hypergrad_options, self.hypergrad_carry,
+                                  self.inner_lr_scale, self._step(context, fit=False))  # fmt: skip
         return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:

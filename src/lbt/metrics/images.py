@@ -383,7 +383,6 @@ class ImageMetrics:
 
     def __init__(self, data: Any, cfg: Config) -> None:
         self.data = data
-        self.final_n = cfg.eval.samples  # IWAE and Inception (costly) only at the final evaluation
         self.fd_samples, self.inception_n = cfg.eval.fd_samples, cfg.eval.inception_samples
         self.iw_images, self.iw_samples = cfg.images.iw_images, cfg.images.iw_samples
         self._classifier: tuple[nn.Module, float] | None = None
@@ -392,18 +391,20 @@ class ImageMetrics:
         if cfg.eval.inception_weights:
             self.inception = InceptionMetrics(load_inception(cfg.eval.inception_weights))
 
-    def evaluate(self, method: Method, n: int) -> dict[str, float]:
+    def evaluate(self, method: Method, n: int, final: bool = False) -> dict[str, float]:
+        """The metrics on ``n`` samples; ``final`` (the caller's word: the end of training, ``lbt
+        eval``) adds the costly ones, IWAE and FID / KID / IS."""
         if self.data.modes:
-            return self.stacked(method, n)
+            return self.stacked(method, n, final)
         has_test = self.data.test_u8 is not None
         teaches = isinstance(method, Teaches) and has_test
-        out = self.likelihoods(method.estimator, n >= self.final_n) if teaches else {}
+        out = self.likelihoods(method.estimator, final) if teaches else {}
         if self.data.classifier_fd:
             out.update(self.fd_metrics(generate(method, min(n, self.fd_samples), side_stream=True)))
-        out.update(self.final_metrics(method, n))
+        out.update(self.final_metrics(method, final))
         return out
 
-    def stacked(self, method: Method, n: int) -> dict[str, float]:
+    def stacked(self, method: Method, n: int, final: bool = False) -> dict[str, float]:
         """Modes covered and KL to uniform on ``n`` samples (standard protocol: n = 26,000); the
         first ``eval.fd_samples`` of the same samples give ``fd_classifier``."""
         clf, acc = self.classifier()
@@ -427,14 +428,14 @@ class ImageMetrics:
             "modes_covered_confident": int(torch.unique(modes[confident]).numel()),
         }
         if isinstance(method, Teaches):
-            out.update(self.likelihoods(method.estimator, n >= self.final_n))
+            out.update(self.likelihoods(method.estimator, final))
         out.update(self.fd_metrics(torch.cat(kept)))
-        out.update(self.final_metrics(method, n))
+        out.update(self.final_metrics(method, final))
         return out
 
-    def final_metrics(self, method: Method, n: int) -> dict[str, float]:
+    def final_metrics(self, method: Method, final: bool) -> dict[str, float]:
         """FID / KID / IS, at the final evaluation only, when ``eval.inception_weights`` is set."""
-        return self.inception_metrics(method) if self.inception is not None and n >= self.final_n else {}
+        return self.inception_metrics(method) if self.inception is not None and final else {}
 
     def classifier(self) -> tuple[nn.Module, float]:
         if self._classifier is None:
