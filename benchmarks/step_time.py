@@ -1,14 +1,16 @@
 """Milliseconds per training iteration: LBT against a plain GAN on the same networks and batch.
 
     python benchmarks/step_time.py [--suite toy|suite|paper|batch|images] [--device cpu|cuda]
-        [--iterations 30] [--threads 2]
+        [--iterations 30] [--threads 2] [--set train.compile=inductor]
+    python benchmarks/step_time.py --case PRESET [...]   # one preset with its own method
 
 ``toy`` times the paper's ring networks and the ``ring`` preset; ``suite`` the hard 2-D presets
 (``ring-narrow``, ``grid25``, ``grid``: LBT's kernel-density teacher against the GAN); ``paper``
 times every paper-scale preset (``paper-ring``, ``paper-grid``, ``paper-mnist``,
 ``paper-stacked-mnist``) with its own method and a GAN on the same generator and batch; ``batch``
 grows the paper-ring batch to show where an accelerator starts to pay (these small networks are
-launch-bound); ``images`` the CPU image presets. Prints a table; record the numbers in
+launch-bound); ``images`` the CPU image presets. Prints a table, with the seconds the warm-up
+steps took (with ``train.compile`` set, that is the compilation); record the numbers in
 docs/benchmarks.md with the machine and date.
 """
 
@@ -109,13 +111,18 @@ def time_steps(
     device: str,
     warmup: int = 5,
     profile: bool = False,
-) -> float:
+) -> tuple[float, float]:
+    """(median ms per iteration, seconds of the ``warmup`` steps before: compilation included)."""
+    method_override = {"train.method": method} if method else {}
     trainer = Trainer(
-        preset=preset, overrides={"train.method": method, **overrides}, progress=False, device=device
+        preset=preset, overrides={**method_override, **overrides}, progress=False, device=device
     )
     m, dev = trainer.method, trainer.device
+    t_warm = time.perf_counter()
     for _ in range(warmup):
         m.step(trainer.data_fn)
+    _sync(dev)
+    t_warm = time.perf_counter() - t_warm
     if profile:
         _profile(lambda: m.step(trainer.data_fn), dev)
     times = []
@@ -125,12 +132,13 @@ def time_steps(
         m.step(trainer.data_fn)
         _sync(dev)
         times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+    return 1000 * statistics.median(times), t_warm
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", choices=sorted(SUITES), default="toy")
+    ap.add_argument("--case", metavar="PRESET", help="time this preset alone, with its own method")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--iterations", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
@@ -145,16 +153,17 @@ def main() -> None:
         else (platform.processor() or platform.machine())
     )
     print(f"# {where}, {args.threads} CPU threads, torch {torch.__version__}, device {args.device}")
-    print("| case | ms / iteration |")
-    print("|---|---|")
-    cases = SUITES[args.suite]
+    print("| case | ms / iteration | warm-up s (5 steps) |")
+    print("|---|---|---|")
+    compiled = f", train.compile={common['train.compile']}" if "train.compile" in common else ""
+    cases = [(f"{args.case}{compiled}", args.case, "", {})] if args.case else SUITES[args.suite]
     results = {}
     for label, preset, method, extra in cases:
-        results[label] = time_steps(
+        results[label], warm = time_steps(
             preset, method, {**extra, **common}, args.iterations, args.device, profile=args.profile
         )
-        print(f"| {label} | {results[label]:.1f} |", flush=True)
-    for (lbt_label, *_), (gan_label, *_) in zip(cases[::2], cases[1::2], strict=True):
+        print(f"| {label} | {results[label]:.1f} | {warm:.1f} |", flush=True)
+    for (lbt_label, *_), (gan_label, *_) in zip(cases[::2], cases[1::2], strict=False):
         print(f"ratio for '{lbt_label}': {results[lbt_label] / results[gan_label]:.1f}x of the GAN")
 
 

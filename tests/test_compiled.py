@@ -148,3 +148,43 @@ def test_resumed_compiled_run_continues_as_the_uninterrupted_one(tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert [r["loss_gen"] for r in whole.history] == [r["loss_gen"] for r in resumed.history]
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+@pytest.mark.parametrize("mode", ["inductor", "cudagraphs"])
+def test_compiled_iterations_equal_eager_on_the_gpu(mode):
+    """The same comparison on a GPU, float64 (CUDA graphs replaying the compiled steps)."""
+
+    def run(m: str) -> tuple[Trainer, list[dict]]:
+        trainer = Trainer(preset="ring-vae", overrides={**SMALL, "train.compile": m}, progress=False,
+                          device="cuda")  # fmt: skip
+        trainer.method.double()
+        torch.manual_seed(3)
+        return trainer, [trainer.method.step(lambda n: trainer.data_fn(n).double()) for _ in range(4)]
+
+    eager, logs_e = run("none")
+    fast, logs_f = run(mode)
+    _assert_same(eager, fast, logs_e, logs_f)
+
+
+@needs_cuda
+def test_the_inner_steps_never_wait_for_the_gpu():
+    """``torch.cuda.set_sync_debug_mode('error')`` raises on any host synchronisation."""
+    trainer = Trainer(preset="paper-ring", overrides=SMALL, progress=False, device="cuda")
+    m = trainer.method
+    loss = functional_loss(m.estimator, lambda lp: -lp.mean())
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for create_graph in (True, False):
+            unroll(loss, params_of(m.estimator), m.inner_state, m.inner, m._gen_batch, 3,
+                   create_graph=create_graph)  # fmt: skip
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def test_compile_with_the_implicit_hypergradient_is_one_clear_error():
+    with pytest.raises(LBTError, match="lbt.hypergrad=unrolled"):
+        Trainer(preset="ring-implicit", overrides={"train.compile": "inductor"}, progress=False)

@@ -84,11 +84,24 @@ class CompiledTeacher:
     def step(self, context: Params, *, fit: bool) -> InnerStep:
         """The fitting (``fit``, run without a graph) or the unrolled step, ``context`` bound."""
         fn = self._fit if fit else self._unrolled
+        graphs = self.mode == "cudagraphs"
 
         def step(
             phi: Params, state: State, x: Tensor, lr_scale: float | Tensor
         ) -> tuple[Params, State, Tensor]:
             scale = torch.as_tensor(lr_scale, dtype=torch.float64, device=x.device)
-            return fn(phi, state, x, scale, context)
+            phi, state, value = fn(phi, state, x, scale, context)
+            if graphs:  # a graph's outputs live in its pool until its next replay: keep copies
+                phi, state = _copied(phi), _copied(state)
+            return phi, state, value
 
         return step
+
+    def begin_iteration(self) -> None:
+        """Tell the CUDA graphs a new training iteration starts (earlier outputs may be reused)."""
+        if self.mode == "cudagraphs":
+            torch.compiler.cudagraph_mark_step_begin()
+
+
+def _copied(tree: Params) -> Params:
+    return {k: v.clone() for k, v in tree.items()}

@@ -89,6 +89,7 @@ class LBT(Method):
         self.inner = inner_optimizer(s, o.beta1, o.beta2)
         self.fit_opt = inner_optimizer(s, o.beta1, o.beta2, fit=True)  # same state as self.inner
         self.hypergrad = HYPERGRADIENTS[s.hypergrad]
+        self.hypergrad_name = s.hypergrad
         self.hypergrad_options = hypergrad_options(s)  # TeachingProblem.options
         self.nll = functional_loss(estimator, _neg_mean)
         self.compiled: CompiledTeacher | None = None  # train.compile: see compile_teacher
@@ -123,6 +124,9 @@ class LBT(Method):
             return
         if distributed.world() > 1:
             raise LBTError("train.compile runs in one process; under torchrun use train.compile=none")
+        if self.hypergrad_name != "unrolled":  # the implicit solve differentiates the loss twice
+            raise LBTError(f"train.compile needs lbt.hypergrad=unrolled (not {self.hypergrad_name}); "
+                           "use train.compile=none")  # fmt: skip
         self.compiled = CompiledTeacher(self.nll, self.inner, self.fit_opt, mode)
 
     def _start(self, differentiable: bool) -> tuple[Params, Params]:
@@ -221,6 +225,8 @@ class LBT(Method):
         return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
+        if self.compiled is not None:
+            self.compiled.begin_iteration()
         self._calibrate(data)
         self._tick()
         logs = {"loss_est": self.update_estimator()} if self.n_est > 0 else {}
