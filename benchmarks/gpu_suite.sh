@@ -25,15 +25,15 @@ lbt() { "$py" -c 'import sys; from lbt.cli import main; sys.exit(main())' "$@"; 
       "| torch", torch.__version__)' | tee "$out/device.txt"
 
 echo "== 1. tests"
-timeout 240 "$py" -m pytest -q -x tests/test_compiled.py >"$out/tests.log" 2>&1
-tail -n 3 "$out/tests.log"
+timeout 240 "$py" -m pytest -x -rs tests/test_compiled.py >"$out/tests.log" 2>&1
+grep -E "passed|failed|error" "$out/tests.log" | tail -n 1
 
 echo "== 2. ms / iteration, eager and train.compile=$mode"
 for preset in paper-ring paper-stacked-mnist paper-grid; do
     for m in none "$mode"; do
         timeout 150 "$py" "$here/step_time.py" --case "$preset" --device "$dev" --iterations "$iters" \
             --threads 2 --set train.compile="$m" --set gan.lbt_gan_warmup=0 2>>"$out/timing.err" \
-            | tee -a "$out/timing.md" | grep '^|.*[0-9]'
+            | tee -a "$out/timing.md" | grep -E '^\| paper'
     done
 done
 
