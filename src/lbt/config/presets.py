@@ -137,7 +137,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     # unrolled: the decoder variance starts wide and anneals to the modes' own (docs/presets.md).
     "grid-vae": {
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
-        "model": {"estimator": "vae", "vae_x_var": 1e-1, "vae_x_var_final": 1e-4, "vae_anneal_steps": 3000},
+        "model": {"estimator": "vae", "vae_x_var": 1e-1, "vae_x_var_final": 1e-4, "vae_anneal_steps": 4000},
         "train": {
             "iterations": 20000,
             "batch_size": 512,
@@ -145,7 +145,15 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
             "gen_lr": 3e-3,
             "gen_lr_final": 1e-4,
         },
-        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 3.0},
+        "lbt": {
+            "unroll_steps": 5,
+            "n_est": 1,
+            "est_steps": 5,
+            "est_lr": 1e-3,
+            "est_lr_mult": 3.0,
+            "est_lr_final": 1e-4,
+            "est_lr_anneal_steps": 4000,
+        },
         "eval": {"every": 500},
     },  # fmt: skip
     # The official code's hyperparameters (LBT_toy.py), see docs/presets.md.
