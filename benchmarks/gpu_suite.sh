@@ -8,7 +8,8 @@
 #   LBT_DATA_DIR=MNIST_DIR bash benchmarks/gpu_suite.sh OUT [SECONDS]
 #
 # SECONDS (default 240) bounds each long run's training. MODE (default cudagraphs) is the compiled
-# mode timed and trained with; DEVICE (default cuda), ITERS (timed iterations, default 30), EXTRA
+# mode timed and trained with; DEVICE (default cuda), ITERS (timed iterations, default 30), TIMED
+# (the presets timed, default "paper-ring paper-stacked-mnist paper-grid"), EXTRA
 # (more --set overrides for every run) and PYTHON come from the environment, so the script can be
 # dry-run on a CPU: DEVICE=cpu MODE=inductor ITERS=2 EXTRA="--set train.iterations=20" ... OUT 20
 set -u
@@ -29,7 +30,7 @@ timeout 240 "$py" -m pytest -x -rs tests/test_compiled.py >"$out/tests.log" 2>&1
 grep -E "passed|failed|error" "$out/tests.log" | tail -n 1
 
 echo "== 2. ms / iteration, eager and train.compile=$mode"
-for preset in paper-ring paper-stacked-mnist paper-grid; do
+for preset in ${TIMED:-paper-ring paper-stacked-mnist paper-grid}; do
     for m in none "$mode"; do
         timeout 150 "$py" "$here/step_time.py" --case "$preset" --device "$dev" --iterations "$iters" \
             --threads 2 --set train.compile="$m" --set gan.lbt_gan_warmup=0 2>>"$out/timing.err" \
