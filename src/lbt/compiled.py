@@ -73,6 +73,7 @@ class CompiledTeacher:
             return torch.compile(fn, fullgraph=True, dynamic=False, options=options)
 
         self.mode = mode
+        self._last_scale: tuple[tuple[float, torch.device], Tensor] | None = None
         self._loss = compiled(with_context)
         self._unrolled = compiled(functional_step(with_context, inner))
         self._fit = compiled(functional_step(with_context, fit))
@@ -89,13 +90,22 @@ class CompiledTeacher:
         def step(
             phi: Params, state: State, x: Tensor, lr_scale: float | Tensor
         ) -> tuple[Params, State, Tensor]:
-            scale = torch.as_tensor(lr_scale, dtype=torch.float64, device=x.device)
-            phi, state, value = fn(phi, state, x, scale, context)
+            phi, state, value = fn(phi, state, x, self._scale(lr_scale, x.device), context)
             if graphs:  # a graph's outputs live in its pool until its next replay: keep copies
                 phi, state = _copied(phi), _copied(state)
             return phi, state, value
 
         return step
+
+    def _scale(self, lr_scale: float | Tensor, device: torch.device) -> Tensor:
+        """The rate factor as a tensor (a number would be compiled in as a constant), made once per
+        value: a new host-to-device copy on every step would be a wait on a GPU."""
+        if isinstance(lr_scale, Tensor):
+            return lr_scale
+        key = (float(lr_scale), device)
+        if self._last_scale is None or self._last_scale[0] != key:
+            self._last_scale = (key, torch.tensor(key[0], dtype=torch.float64, device=device))
+        return self._last_scale[1]
 
     def begin_iteration(self) -> None:
         """Tell the CUDA graphs a new training iteration starts (earlier outputs may be reused)."""
