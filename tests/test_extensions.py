@@ -1,5 +1,6 @@
-"""Extensions: modules declared as entry points (group ``lbt.extensions``) that add to the registries
-in ``register(registry)``, the project's own image extension and a third-party one alike."""
+"""Extensions: modules of other distributions declared as entry points (group ``lbt.extensions``) that
+add to the registries in ``register(registry)``, loaded once by the CLI and the Trainer; the project's
+own image support is in-tree and needs no entry point."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import textwrap
 from pathlib import Path
 
 from lbt import config
-from lbt.registry import EXTENSION_GROUP, Registry, declared_extensions, load_extensions
+from lbt.extensions import load_extensions
+from lbt.registry import EXTENSION_GROUP, Registry, declared_extensions
 
 THIRD_PARTY = """
 from dataclasses import dataclass
@@ -41,12 +43,12 @@ def register(registry):
 """
 
 PROBE = """
-import lbt.images
 from lbt.datasets import DATASETS
-assert "mnist" not in DATASETS._entries  # importing an extension registers nothing
+assert "mnist" in DATASETS  # in-tree: no extension to load
 from lbt import config
-from lbt.registry import load_extensions
-assert load_extensions() == ["images", "toy"], load_extensions()
+assert "toy-ring" not in config.PRESETS  # reading a registry loads nothing
+from lbt.extensions import load_extensions
+assert load_extensions() == ["toy"], load_extensions()
 cfg = config.build("toy-ring", {"toy.label": "b"})
 assert (cfg.toy.scale, cfg.toy.label, cfg.train.method) == (2.5, "b", "toy-lbt")
 assert config.from_dict(cfg.to_dict()) == cfg  # the section travels through config.yaml
@@ -76,9 +78,9 @@ def _install(tmp_path: Path, module: str, source: str) -> dict[str, str]:
     return env
 
 
-def test_the_image_extension_is_declared_and_registers_its_section_and_names():
-    assert "images" in [ep.name for ep in declared_extensions()]
-    assert "images" in load_extensions()
+def test_the_image_support_is_in_tree_and_no_extension():
+    assert "images" not in [ep.name for ep in declared_extensions()]
+    assert "images" not in load_extensions()
     cfg = config.Config()
     assert cfg.images.gen_base == 128 and "images.gen_base" in config.keys(cfg)
     assert "images" in cfg.to_dict() and config.from_dict(cfg.to_dict()) == cfg
@@ -86,7 +88,24 @@ def test_the_image_extension_is_declared_and_registers_its_section_and_names():
     assert config.choices("images.vae_activation") == ("tanh", "relu", "softplus")
 
 
-def test_a_registry_reads_after_loading_and_writes_without():
+NO_ENTRY_POINTS = """
+import importlib.metadata
+
+importlib.metadata.entry_points = lambda **kw: []  # a checkout used without pip install -e .
+from lbt.cli import main
+
+raise SystemExit(main(["presets"]))
+"""
+
+
+def test_a_checkout_without_an_install_has_the_image_presets():
+    res = subprocess.run([sys.executable, "-c", NO_ENTRY_POINTS], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and not res.stderr, res.stderr
+    listed = {line.split()[0] for line in res.stdout.splitlines()}
+    assert {"mnist", "stacked-mnist", "cifar10-lbt-gan"} <= listed
+
+
+def test_a_registry_is_a_plain_mapping():
     reg: Registry[int] = Registry("thing", {"a": 1})
 
     @reg.register("b")

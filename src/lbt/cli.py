@@ -1,8 +1,10 @@
 """``lbt`` command line: train, eval, compare, data, presets, keys.
 
 User mistakes (bad keys, values, files) print one ``lbt: error: ...`` line and exit with code 2,
-as do file-system refusals (an ``--out`` that cannot be a directory, a full disk) and a batch too
-large for the machine's memory; ``--debug`` shows the traceback instead.
+as do file-system refusals (an ``--out`` that cannot be a directory, a full disk), a batch too
+large for the machine's memory and an extension that fails to load; ``--debug`` shows the
+traceback instead. The built-in commands are registered in :data:`lbt.commands.COMMANDS` here;
+:func:`main` loads the installed extensions (:mod:`lbt.extensions`), which may add theirs, first.
 """
 
 from __future__ import annotations
@@ -12,31 +14,17 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from lbt.commands import COMMANDS, Command
 from lbt.errors import LBTError
-from lbt.registry import Registry
+from lbt.extensions import load_extensions
 
 EXIT_USAGE = 2  # bad input: config, data, checkpoint
 EXIT_NUMERIC = 3  # training diverged (NaN/inf) and was stopped
 EXIT_DISTRIBUTED = 4  # torchrun: another rank died or hung (a collective failed or timed out)
-
-
-@dataclass(frozen=True)
-class Command:
-    """One subcommand: ``arguments(parser)`` declares its options, ``run(args)`` returns the exit code.
-
-    The built-in commands are the entries of :data:`COMMANDS` below; an extension adds its own to
-    ``registry.commands`` (:mod:`lbt.registry`). Every command also gets ``--debug`` and
-    ``--no-progress``.
-    """
-
-    help: str
-    run: Callable[[argparse.Namespace], int]
-    arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -210,7 +198,7 @@ def _summary(m: dict) -> str:
     return "; ".join(parts)
 
 
-COMMANDS: Registry[Command] = Registry("command", {
+COMMANDS.update({
     "train": Command("train a generator (default preset: ring, a few minutes on a CPU)", cmd_train,
                      train_arguments),
     "eval": Command("recompute a run's metrics from its checkpoint", cmd_eval, eval_arguments),
@@ -246,6 +234,7 @@ def _os_error(exc: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        load_extensions()  # before the parser: an extension may add commands, presets, keys
         args = parser().parse_args(argv)
     except LBTError as exc:  # an extension failed to load
         print(f"lbt: error: {exc}", file=sys.stderr)
@@ -286,6 +275,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from lbt.cli import main as package_main  # python -m lbt.cli: the module extensions add commands to
+    from lbt.cli import main as package_main  # python -m lbt.cli: the one lbt.cli, as imported elsewhere
 
     sys.exit(package_main())

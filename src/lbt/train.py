@@ -28,6 +28,7 @@ from lbt.averaging import WeightAverage
 from lbt.config import Config
 from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, Mixture, make_data
 from lbt.errors import LBTError
+from lbt.extensions import load_extensions
 from lbt.methods import Adversarial, CompilesTeacher, FitsInContext, Method, Teaches, build_method
 from lbt.metrics import describe, protocol_metrics, protocol_samples
 from lbt.optim import cosine_hold
@@ -87,7 +88,8 @@ class Trainer:
 
     ``out_dir=None`` keeps everything in memory (handy in a notebook); with a directory the
     trainer writes config.yaml, history.csv, TensorBoard events, checkpoint.pt, metrics.json,
-    density.png and curves.png there.
+    density.png and curves.png there. The installed extensions are loaded first
+    (:func:`lbt.extensions.load_extensions`), so their presets, sections and builders are there.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class Trainer:
         progress: bool | None = True,
         device: str | None = None,
     ) -> None:
+        load_extensions()
         self.cfg = cfg if cfg is not None else config_mod.build(preset, overrides)
         self.out = Path(out_dir) if out_dir is not None else None
         # None: a live bar on a terminal, one line per evaluation otherwise (logs, CI).
@@ -442,6 +445,7 @@ class Trainer:
         ``cpu_fallback``: to evaluate, not to train on, a GPU run opens on the CPU when no GPU is
         visible (``lbt eval``).
         """
+        load_extensions()  # before the config: it may hold an extension's section
         run = Path(run)
         cfg = config_mod.load(run / "config.yaml")
         old = copy.deepcopy(cfg)

@@ -11,6 +11,7 @@ Everything is importable from ``lbt.config`` itself, which is how the rest of th
 from lbt.config.io import RESUMABLE_PREFIXES, check_resumable, from_dict, load, save
 from lbt.config.presets import (
     DEFAULT_PRESET,
+    IMAGE_PRESETS,
     KDE_LBT,
     KDE_LBT_GAN,
     PRESETS,
@@ -21,6 +22,7 @@ from lbt.config.presets import (
     split_method,
 )
 from lbt.config.schema import (
+    BINARIZE,
     CHOICES,
     NON_NEGATIVE,
     POSITIVE,
@@ -30,6 +32,7 @@ from lbt.config.schema import (
     DataConfig,
     EvalConfig,
     GANConfig,
+    ImageConfig,
     LBTConfig,
     ModelConfig,
     TrainConfig,
@@ -43,9 +46,9 @@ from lbt.config.schema import (
 )
 
 __all__ = [
-    "CHOICES", "DEFAULT_PRESET", "KDE_LBT", "KDE_LBT_GAN", "NON_NEGATIVE", "POSITIVE", "PRESETS",
-    "RESUMABLE_PREFIXES", "SECTIONS", "UNIT_INTERVAL", "Config", "DataConfig", "EvalConfig", "GANConfig",
-    "LBTConfig", "ModelConfig", "TrainConfig", "apply", "build", "check_resumable", "choices", "from_dict",
-    "keys", "load", "pacgan_2d", "parse_overrides", "recipe_key", "register_preset", "registry_choices",
-    "save", "set_value", "split_method", "validate",
+    "BINARIZE", "CHOICES", "DEFAULT_PRESET", "IMAGE_PRESETS", "KDE_LBT", "KDE_LBT_GAN", "NON_NEGATIVE",
+    "POSITIVE", "PRESETS", "RESUMABLE_PREFIXES", "SECTIONS", "UNIT_INTERVAL", "Config", "DataConfig",
+    "EvalConfig", "GANConfig", "ImageConfig", "LBTConfig", "ModelConfig", "TrainConfig", "apply", "build",
+    "check_resumable", "choices", "from_dict", "keys", "load", "pacgan_2d", "parse_overrides", "recipe_key",
+    "register_preset", "registry_choices", "save", "set_value", "split_method", "validate",
 ]  # fmt: skip

@@ -2,10 +2,9 @@
 
 Presets are data: the paper-faithful ``paper-*`` recipes, the fast ones, and the hard 2-D suite
 whose per-method recipes live under ``recipes`` (docs/presets.md says what each changes and
-why). The image presets (``IMAGE_PRESETS``) are registered by the image extension
-(:mod:`lbt.images`) together with the data sets they need; other extensions register theirs the
-same way. :data:`PRESETS` is the registry of them all, and :func:`build` applies one (and a
-method's recipe, and the overrides) over the schema's defaults (:mod:`lbt.config.schema`).
+why), and the image presets (``IMAGE_PRESETS``). :data:`PRESETS` is the registry of them all,
+which extensions add theirs to, and :func:`build` applies one (and a method's recipe, and the
+overrides) over the schema's defaults (:mod:`lbt.config.schema`).
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ def suite_preset(data: dict[str, Any], iterations: int, every: int, pack: int | 
     }  # fmt: skip
 
 
-# The core presets; :data:`PRESETS` (the registry, below) holds these and the extensions'.
+# The 2-D presets; :data:`PRESETS` (the registry, below) holds these, the image ones and the extensions'.
 CORE_PRESETS: dict[str, dict[str, Any]] = {
     # Fast default: same networks and objective, cheaper exact estimator (see docs/presets.md).
     "ring": {
@@ -348,7 +347,7 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
 
 # -- the registry, and a config built from a preset ------------------------------------------
 # Every preset by name: the core ones and those the extensions register.
-PRESETS: Registry[dict[str, Any]] = Registry("preset", CORE_PRESETS)
+PRESETS: Registry[dict[str, Any]] = Registry("preset", CORE_PRESETS | IMAGE_PRESETS)
 
 
 def register_preset(

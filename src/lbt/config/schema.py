@@ -4,7 +4,8 @@ A config is a tree of dataclasses; its dotted keys (``train.gen_lr``) are what `
 presets address. Every value is coerced to the field's declared type and range-checked, so a
 typo or a bad value fails before any work starts, with one line that names the key. Names that
 a registry owns (methods, networks, data sets) are checked against that registry at validation
-time; an extension adds its own section (``images.*``) to :data:`SECTIONS`.
+time. The sections are the core ones below (``images.*`` among them) and those an extension
+adds to :data:`SECTIONS`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lbt.registry import Registry
 
 @dataclass
 class DataConfig:
-    name: str = "ring"  # ring | grid | npy (mnist / stacked-mnist added by the image modules)
+    name: str = "ring"  # ring | grid | npy | mnist | stacked-mnist | folder | cifar10 (lbt.datasets)
     modes: int = 8
     radius: float = 1.0  # ring
     spacing: float = 0.2  # grid
@@ -164,6 +165,24 @@ class EvalConfig:
     inception_samples: int = 10_000  # generator and real images for fid / kid / inception_score (final)
 
 
+@dataclass
+class ImageConfig:
+    """The ``images.*`` keys: the image networks and metrics (docs/images.md says where each default
+    comes from)."""
+
+    data_dir: str = ""  # the four MNIST files; empty: $LBT_DATA_DIR, else ./data/mnist
+    gen_base: int = 128  # DCGAN generator: channels at 7x7 (128 MNIST, 32 Stacked MNIST)
+    gen_hidden: int = 1024  # DCGAN generator: first dense layer
+    gen_kernel: int = 4  # DCGAN generator: transposed-conv kernel (official Stacked-MNIST code: 5)
+    vae_hidden: str = "500"  # Bernoulli VAE hidden widths, comma-separated (K&W MNIST: 500)
+    vae_activation: str = "tanh"  # tanh | relu | softplus
+    disc_width: int = 64  # conv discriminator: channels of its first conv
+    test_images: int = 10_000  # held-out images for elbo_test
+    iw_images: int = 1000  # held-out images for iwae_test (final evaluation only)
+    iw_samples: int = 100  # importance samples per image for iwae_test
+    grid: int = 10  # sample grids are grid x grid images
+
+
 # Sections an extension adds (name -> dataclass): ``cfg.NAME`` holds one, its fields are keys.
 SECTIONS: Registry[type] = Registry("config section")
 
@@ -178,6 +197,7 @@ class Config:
     lbt: LBTConfig = field(default_factory=LBTConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    images: ImageConfig = field(default_factory=ImageConfig)
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | auto
     preset: str = ""
@@ -202,9 +222,11 @@ class Config:
         return isinstance(other, Config) and self.to_dict() == other.to_dict()
 
 
-# Allowed values of keys that no registry owns; extensions add theirs (``images.vae_activation``).
+# Allowed values of keys that no registry owns; extensions add theirs.
 # train.compile: the eager reference, inductor, or inductor replaying CUDA graphs (lbt.compiled).
 COMPILE_MODES = ("none", "inductor", "cudagraphs")
+# data.binarize (mnist, stacked-mnist): grey levels, a Bernoulli draw per batch, one fixed draw.
+BINARIZE = ("none", "dynamic", "static")
 CHOICES: Registry[tuple[str, ...]] = Registry("config choice", {
     "model.kde_rule": ("fixed", "anneal", "scott"),
     "train.compile": COMPILE_MODES,
@@ -218,6 +240,8 @@ CHOICES: Registry[tuple[str, ...]] = Registry("config choice", {
     "eval.protocol": ("paper", "veegan", "pacgan"),
     "data.on_bad_file": ("skip", "error"),
     "device": ("cpu", "cuda", "auto"),
+    "images.vae_activation": ("tanh", "relu", "softplus"),
+    "data.binarize": BINARIZE,
 })  # fmt: skip
 
 
@@ -257,6 +281,8 @@ POSITIVE = {
     "gan.maxout_pieces",
     "eval.every", "eval.train_samples", "eval.samples", "train.dist_timeout",
     "eval.fd_samples", "eval.inception_samples",
+    "images.gen_base", "images.gen_hidden", "images.gen_kernel", "images.disc_width", "images.test_images",
+    "images.iw_images", "images.iw_samples", "images.grid",
 }  # fmt: skip
 UNIT_INTERVAL = {
     "train.beta1", "train.beta2", "train.gen_ema", "train.est_ema", "eval.target_quality",

@@ -1,4 +1,4 @@
-"""Data sets by name (``data.name``): 2-D mixtures and point clouds here, images by the image extension.
+"""Data sets by name (``data.name``): 2-D mixtures and point clouds, and images (:mod:`lbt.datasets.images`).
 
 A :class:`DataSet` has ``dim`` and ``sample(n)`` (a batch of flat float rows, drawn from the global
 RNG). A Gaussian mixture also exposes ``means`` and ``std``, which the 2-D metrics score against; a
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from lbt.datasets.images import CIFAR10Images, FolderImages, MNISTImages, StackedMNIST
 from lbt.datasets.toy import Mixture, PointCloud, grid, load_points, ring
 from lbt.registry import Registry
 
@@ -54,6 +55,10 @@ DATASETS: Registry[Callable[[Config], DataSet]] = Registry("data.name", {
     "ring": lambda c: ring(c.data.modes, c.data.radius, c.data.std),
     "grid": lambda c: grid(c.data.modes, c.data.spacing, c.data.std),
     "npy": lambda c: load_points(c.data.path),
+    "mnist": MNISTImages,
+    "stacked-mnist": StackedMNIST,
+    "folder": FolderImages,
+    "cifar10": CIFAR10Images,
 })  # fmt: skip
 
 

@@ -3,9 +3,10 @@
 Each holds its images as flat ``(n, channels * side^2)`` uint8 rows and draws training batches in
 [0, 1] from the global (seeded) RNG. The shared loop calls a data set's ``evaluate`` and
 ``figures`` in place of the 2-D metrics and plots, so nothing in :mod:`lbt.train` knows about
-images: they hand over to :class:`lbt.metrics.images.ImageMetrics` and :mod:`lbt.plots`.
-The files themselves are read (and checksummed) by :mod:`lbt.datasets.mnist`,
-:mod:`lbt.datasets.folder` and :mod:`lbt.datasets.cifar10`.
+images: they hand over to :class:`lbt.metrics.images.ImageMetrics` and :mod:`lbt.plots`, both
+imported when a data set is built or drawn (they read the methods and teachers, which sit above
+the data sets; :mod:`lbt.datasets` registers these classes). The files themselves are read (and
+checksummed) by :mod:`lbt.datasets.mnist`, :mod:`lbt.datasets.folder` and :mod:`lbt.datasets.cifar10`.
 """
 
 from __future__ import annotations
@@ -17,18 +18,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lbt.config.schema import BINARIZE
 from lbt.datasets import cifar10
 from lbt.datasets.folder import fit_array, load_folder
 from lbt.datasets.mnist import STATIC_SEED, TEST_SEED, binarized, load_mnist
 from lbt.datasets.stacked import MODES, stack, stacked_set
 from lbt.errors import LBTError
-from lbt.metrics.images import ImageMetrics
 
 if TYPE_CHECKING:
     from lbt.config import Config
     from lbt.methods.base import Method
+    from lbt.metrics.images import ImageMetrics
 
-BINARIZE = ("none", "dynamic", "static")  # data.binarize (mnist, stacked-mnist)
+
+def _image_metrics(data: MNISTImages, cfg: Config) -> ImageMetrics:
+    """The scorer of an image data set, imported here: lbt.metrics.images sits above the data sets."""
+    from lbt.metrics.images import ImageMetrics
+
+    return ImageMetrics(data, cfg)
 
 
 class MNISTImages:
@@ -41,7 +48,7 @@ class MNISTImages:
     binarize = "none"  # data.binarize; the natural-image readers below keep grey levels
 
     def __init__(self, cfg: Config) -> None:
-        self.metrics = ImageMetrics(self, cfg)  # first: a bad eval.inception_weights fails at once
+        self.metrics = _image_metrics(self, cfg)  # first: a bad eval.inception_weights fails at once
         self.test_images, self.grid = cfg.images.test_images, cfg.images.grid
         self.directory = cfg.images.data_dir or None
         tr_x, tr_y = load_mnist("train", self.directory)
@@ -117,7 +124,7 @@ class FolderImages(MNISTImages):
     classifier_fd = False
 
     def __init__(self, cfg: Config) -> None:
-        self.metrics = ImageMetrics(self, cfg)
+        self.metrics = _image_metrics(self, cfg)
         self.test_images, self.grid = cfg.images.test_images, cfg.images.grid
         self.channels, self.side = cfg.data.channels, cfg.data.image_size
         u8 = load_folder(cfg.data.path, self.side, self.channels, cfg.data.on_bad_file)
@@ -138,7 +145,7 @@ class CIFAR10Images(MNISTImages):
     classifier_fd = False
 
     def __init__(self, cfg: Config) -> None:
-        self.metrics = ImageMetrics(self, cfg)
+        self.metrics = _image_metrics(self, cfg)
         self.test_images, self.grid = cfg.images.test_images, cfg.images.grid
         self.channels, self.side = cfg.data.channels, cfg.data.image_size
         self.directory = cfg.images.data_dir or None

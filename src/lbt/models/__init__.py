@@ -14,6 +14,14 @@ from torch import nn
 
 from lbt.models.discriminators import build_maxout_discriminator, build_mlp_discriminator
 from lbt.models.generators import MLPGenerator, build_mlp_bn_generator, build_mlp_generator
+from lbt.models.images import (
+    build_bernoulli_vae,
+    build_conv_bn_discriminator,
+    build_conv_discriminator,
+    build_dcgan,
+    build_dcgan_tanh,
+    build_gaussian_vae,
+)
 from lbt.models.teachers import (
     VAE,
     GaussianEstimator,
@@ -36,20 +44,29 @@ if TYPE_CHECKING:
 
 NetBuilder = Callable[["Config", int], nn.Module]
 
-GENERATORS: Registry[NetBuilder] = Registry(
-    "model.generator", {"mlp": build_mlp_generator, "mlp-bn": build_mlp_bn_generator}
-)
+# The 2-D networks, then the image ones (lbt.models.images).
+GENERATORS: Registry[NetBuilder] = Registry("model.generator", {
+    "mlp": build_mlp_generator,
+    "mlp-bn": build_mlp_bn_generator,
+    "dcgan": build_dcgan,
+    "dcgan-tanh": build_dcgan_tanh,
+})  # fmt: skip
 ESTIMATORS: Registry[NetBuilder] = Registry("model.estimator", {
     "vae": build_vae,
     "mixture": build_mixture,
     "gaussian": build_gaussian,
     "kde": build_kde,
     "flow": build_flow,
+    "bernoulli-vae": build_bernoulli_vae,
+    "gaussian-vae": build_gaussian_vae,
 })  # fmt: skip
 # ``dim`` is the flattened feature count the discriminator sees (lbt.models.discriminators).
-DISCRIMINATORS: Registry[NetBuilder] = Registry(
-    "model.discriminator", {"mlp": build_mlp_discriminator, "maxout": build_maxout_discriminator}
-)
+DISCRIMINATORS: Registry[NetBuilder] = Registry("model.discriminator", {
+    "mlp": build_mlp_discriminator,
+    "maxout": build_maxout_discriminator,
+    "conv": build_conv_discriminator,
+    "conv-bn": build_conv_bn_discriminator,
+})  # fmt: skip
 
 
 def make_generator(cfg: Config, x_dim: int) -> nn.Module:

@@ -5,8 +5,8 @@ this package, so the core loop, the LBT unroll and MLP modules need no special c
 convolutional modules reshape internally. The estimator follows the package convention
 ``forward(x) = per-sample ELBO`` and holds no batch-norm state (it is called functionally by the
 unroll); the generator may use batch norm because it is always called as an ordinary module.
-The builders at the end make each from a config (``model.generator=dcgan`` etc.); the image
-extension (:mod:`lbt.images`) registers them.
+The builders at the end make each from a config (``model.generator=dcgan`` etc.);
+:mod:`lbt.models` registers them.
 """
 
 from __future__ import annotations
