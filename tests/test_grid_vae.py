@@ -39,13 +39,14 @@ def test_decoder_variance_and_teacher_rate_anneal_geometrically():
         assert m.inner_lr_scale == pytest.approx((cfg.lbt.est_lr_final / cfg.lbt.est_lr) ** lr_t)
 
 
-def test_hypergradient_flows_through_the_teachers_updates():
+@pytest.mark.parametrize("preset", ["grid-vae", "grid-mixture"])
+def test_hypergradient_flows_through_the_teachers_updates(preset):
     """d(teaching loss)/d(theta) by autograd equals central differences of the same seeded function,
     and it is not zero: with K unrolled steps the teacher depends on the generator. (Exact with
     Adam's second moment differentiated too; the preset, like the official code, stops its
     gradient, which is a different, approximate hypergradient.)"""
     overrides = {**TINY, "lbt.unroll_steps": 2, "lbt.adam_second_moment_grad": True}
-    trainer = Trainer(preset="grid-vae", overrides=overrides, progress=False)
+    trainer = Trainer(preset=preset, overrides={**overrides, "train.compile": "none"}, progress=False)
     m = trainer.method.double()
     x_data = trainer.data_fn(8).double()
     weight = m.generator.net[4].weight  # the output layer
@@ -66,6 +67,15 @@ def test_hypergradient_flows_through_the_teachers_updates():
             down = float(loss())
             weight[i, j] = old
             assert (up - down) / (2 * h) == pytest.approx(float(grad[i, j]), rel=1e-5, abs=1e-8)
+
+
+def test_grid_mixture_is_the_papers_grid_and_generator_with_a_learned_mixture():
+    ours, paper = config.build("grid-mixture"), config.build("paper-grid")
+    assert ours.data == paper.data
+    for key in ("generator", "z_dim", "gen_hidden", "gen_layers", "gen_activation"):
+        assert getattr(ours.model, key) == getattr(paper.model, key), key
+    assert ours.model.estimator == "mixture" and ours.model.mixture_init == "random"  # no closed-form refit
+    assert ours.lbt.unroll_steps >= 1 and ours.lbt.hypergrad == "unrolled"
 
 
 def test_grid_vae_runs_end_to_end_and_resumes_exactly(tmp_path):

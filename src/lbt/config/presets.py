@@ -161,6 +161,23 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
         },
         "eval": {"every": 500},
     },  # fmt: skip
+    # The same grid and generator through the best learned teacher found so far: a 256-component
+    # Gaussian mixture fitted by gradient steps and unrolled (no closed-form refit), whose
+    # components answer locally, as the kernel density's do (docs/presets.md).
+    "grid-mixture": {
+        "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
+        "model": {"estimator": "mixture", "mixture_components": 256, "mixture_init_std": 0.1},
+        "train": {
+            "iterations": 20000,
+            "batch_size": 512,
+            "gen_batch_size": 512,
+            "gen_lr": 3e-3,
+            "gen_lr_final": 1e-4,
+            "compile": "inductor",
+        },
+        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
+        "eval": {"every": 500},
+    },  # fmt: skip
     # The official code's hyperparameters (LBT_toy.py), see docs/presets.md.
     "paper-ring": {
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
