@@ -3,7 +3,8 @@
 #   1. the GPU-only tests (compiled = eager on the GPU, no host synchronisation in an inner step);
 #   2. milliseconds per iteration of the paper presets, eager against compiled (train.compile);
 #   3. the paper's own schedules, side by side on the GPU: paper-ring to its end, paper-grid and
-#      paper-stacked-mnist for SECONDS of training each, then each run's last line.
+#      paper-stacked-mnist for SECONDS of training each, and the grid's learned-teacher presets
+#      (grid-vae, grid-mixture) for as long; then each run's last line.
 #
 #   LBT_DATA_DIR=MNIST_DIR bash benchmarks/gpu_suite.sh OUT [SECONDS]
 #
@@ -50,7 +51,9 @@ run() {  # NAME PRESET [overrides...]
 run paper-ring paper-ring --set eval.every=2000
 run paper-grid paper-grid --set eval.every=1000
 run paper-stacked-mnist paper-stacked-mnist
+run grid-vae grid-vae
+run grid-mixture grid-mixture
 wait
-for name in paper-ring paper-grid paper-stacked-mnist; do
+for name in paper-ring paper-grid paper-stacked-mnist grid-vae grid-mixture; do
     echo "-- $name: $(grep -E '^(modes|iteration|[0-9]+ iterations)' "$out/$name.log" | tail -n 1)"
 done

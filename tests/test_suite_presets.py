@@ -100,9 +100,7 @@ def test_ring_vae_is_the_paper_networks_and_teacher_with_a_faster_schedule():
 
 def test_ring_vae_trains_end_to_end(tmp_path):
     out = tmp_path / "run"
-    # eager here: tests/test_compiled.py runs this preset's compiled step against the eager one
-    overrides = {**TINY, "train.compile": "none"}
-    metrics = Trainer(preset="ring-vae", overrides=overrides, out_dir=out, progress=False).fit()
+    metrics = Trainer(preset="ring-vae", overrides=TINY, out_dir=out, progress=False).fit()
     assert metrics["iterations"] == 4 and metrics["modes_total"] == 8
     assert (out / "metrics.json").is_file() and (out / "density.png").is_file()
 

@@ -97,13 +97,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     "ring-vae": {
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
         "model": {"estimator": "vae", "vae_x_var": 1e-2},
-        "train": {
-            "iterations": 2800,
-            "batch_size": 256,
-            "gen_batch_size": 256,
-            "gen_lr": 3e-3,
-            "compile": "inductor",
-        },  # the teacher's steps compiled: 133 s against 240 (benchmarks.md)
+        "train": {"iterations": 2800, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 3e-3},
         "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-3, "est_lr_mult": 3.0},
         "eval": {"every": 500},
     },  # fmt: skip
