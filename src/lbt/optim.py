@@ -92,16 +92,12 @@ def adam(
         bc2 = 1.0 - b2**t
         step = lr * lr_scale
         coef = step * bc2**0.5 / bc1  # epsilon inside the root: both corrections in the step size
-        new_params: Params = {}
         new_state: State = {"step": t}
-        lean = not torch.is_grad_enabled()
+        if not torch.is_grad_enabled():  # an ordinary step: no graph wanted
+            return _adam_no_graph(grads, state, params, new_state, step, coef, bc1, bc2)
+        new_params: Params = {}
         for k, p in params.items():
             g = grads[k]
-            if lean:
-                new_params[k], new_state["m." + k], new_state["v." + k] = _adam_no_graph(
-                    p, g, state["m." + k], state["v." + k], step, coef, bc1, bc2
-                )
-                continue
             m = b1 * state["m." + k] + (1.0 - b1) * g
             g2 = g * g if differentiate_second_moment else (g * g).detach()
             v = b2 * state["v." + k] + (1.0 - b2) * g2
@@ -114,41 +110,47 @@ def adam(
         return new_params, new_state
 
     def _adam_no_graph(
-        p: Tensor,
-        g: Tensor,
-        m: Tensor,
-        v: Tensor,
+        grads: Params,
+        state: State,
+        params: Params,
+        new_state: State,
         step: float | Tensor,
         coef: Tensor,
         bc1: Tensor,
         bc2: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """The same update with three new tensors and one scratch instead of a dozen temporaries.
+    ) -> tuple[Params, State]:
+        """The same update for every tensor at once, with three new lists and one scratch list.
 
-        Each line is the formula above, op for op and in the same order, written in place into the
-        new ``m``, ``v``, ``p`` and the scratch: bitwise the same result (tested), about twice as
-        fast on large layers, and valid only where no graph is wanted (ordinary, non-unrolled steps).
+        Each line is the formula above, op for op and in the same order, as ``torch._foreach_*``
+        calls (one call for all of a network's tensors: on a GPU one fused launch instead of one
+        per tensor, on a CPU a C++ loop instead of a Python one) written in place into the new
+        ``m``, ``v``, ``p`` and the scratch: bitwise the same result (tested), and valid only where
+        no graph is wanted (ordinary, non-unrolled steps). Its inputs are never written to.
         """
-        m2 = torch.mul(m, b1)
-        tmp = torch.mul(g, 1.0 - b1)
-        m2.add_(tmp)
-        torch.mul(g, g, out=tmp)
-        tmp.mul_(1.0 - b2)
-        v2 = torch.mul(v, b2)
-        v2.add_(tmp)
+        names = list(params)
+        p, g = [params[k] for k in names], [grads[k] for k in names]
+        m2 = torch._foreach_mul([state["m." + k] for k in names], b1)
+        tmp = torch._foreach_mul(g, 1.0 - b1)
+        torch._foreach_add_(m2, tmp)
+        tmp = torch._foreach_mul(g, g)
+        torch._foreach_mul_(tmp, 1.0 - b2)
+        v2 = torch._foreach_mul([state["v." + k] for k in names], b2)
+        torch._foreach_add_(v2, tmp)
         if eps_inside_sqrt:
-            torch.add(v2, eps, out=tmp)
-            tmp.sqrt_()
-            p2 = torch.mul(m2, coef)
+            tmp = torch._foreach_add(v2, eps)
+            torch._foreach_sqrt_(tmp)
+            p2 = torch._foreach_mul(m2, coef)
         else:
-            torch.div(v2, bc2, out=tmp)
-            tmp.sqrt_()
-            tmp.add_(eps)
-            p2 = torch.div(m2, bc1)
-            p2.mul_(step)
-        p2.div_(tmp)
-        torch.sub(p, p2, out=p2)
-        return p2, m2, v2
+            tmp = torch._foreach_div(v2, bc2)
+            torch._foreach_sqrt_(tmp)
+            torch._foreach_add_(tmp, eps)
+            p2 = torch._foreach_div(m2, bc1)
+            torch._foreach_mul_(p2, step)
+        torch._foreach_div_(p2, tmp)
+        p2 = torch._foreach_sub(p, p2)
+        for k, mk, vk in zip(names, m2, v2, strict=True):
+            new_state["m." + k], new_state["v." + k] = mk, vk
+        return dict(zip(names, p2, strict=True)), new_state
 
     return Optimizer(init, update, "adam")
 
