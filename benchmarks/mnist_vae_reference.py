@@ -10,8 +10,8 @@ on real batches of the preset's size. The default 9000 steps equal the estimator
 updated once per ``lbt.est_steps`` steps with decay D: what ``train.est_ema=D`` does to the taught
 one, whose average is updated once per iteration. ``--lr-final F --lr-hold H`` hold the rate for
 the first H of the steps, then decay it on a cosine to F: what ``lbt.fit_lr_final=F
-lbt.fit_lr_hold=H`` does to the taught one's fit. Record the numbers in docs/images.md with the
-machine and date.
+lbt.fit_lr_hold=H`` did to the taught one's fit before those keys were removed (notes/journal.md,
+2026-12-04 and 2026-12-06). Record the numbers in docs/images.md with the machine and date.
 """
 
 from __future__ import annotations

@@ -311,8 +311,8 @@ def official_settings(preset: str) -> Settings:
           (lb.inner_optimizer, lb.adam_eps, lb.adam_eps_inside_sqrt, lb.adam_second_moment_grad)
           == ("adam", 1e-8, True, False) and lb.fit_adam_eps in (0.0, 1e-8) and t.beta1 == 0.5
           and t.beta2 == 0.999)  # fmt: skip
-    fixed("inner lr schedule", "lbt.est_lr_final / fit_lr_final", f"{lb.est_lr_final:g}, {lb.fit_lr_final:g}",
-          "constant", lb.est_lr_final < 0 and lb.fit_lr_final < 0)  # fmt: skip
+    fixed("inner lr schedule", "lbt.est_lr_final", f"{lb.est_lr_final:g}", "constant",
+          lb.est_lr_final < 0)  # fmt: skip
     fixed("hypergradient", "lbt.hypergrad", lb.hypergrad, "unrolled (`tf.gradients` through K steps)",
           lb.hypergrad == "unrolled")  # fmt: skip
     fixed(

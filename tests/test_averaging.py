@@ -1,14 +1,11 @@
 """The generator's weight average (``train.gen_ema``): its arithmetic, that training never sees it,
 and that it survives a checkpoint."""
 
-import contextlib
-import copy
-
 import pytest
 import torch
 from torch import nn
 
-from lbt import Trainer, rng
+from lbt import Trainer
 from lbt.averaging import WeightAverage
 from lbt.errors import LBTError
 
@@ -93,36 +90,3 @@ def test_teacher_average_changes_evaluation_only_and_resumes(tmp_path):
 def test_teacher_average_needs_a_teacher():
     with pytest.raises(LBTError, match="train.est_ema"):
         Trainer(preset="ring", overrides={"train.method": "gan", "train.est_ema": 0.9}, progress=False)
-
-
-def test_teacher_fitted_to_the_generator_average_sees_the_averages_samples():
-    """``lbt.fit_gen_average``: the teacher's ordinary updates equal those of a copy whose
-    generator holds the average, and the generator's own weights come back after them."""
-    over = TINY | {"train.gen_ema": 0.5, "lbt.fit_gen_average": True}
-    run = Trainer(preset="ring", overrides=over, progress=False)
-    run.fit(iterations=3)  # the average now trails the last iterate
-    method, own = run.method, copy.deepcopy(run.method.generator.state_dict())
-    assert any(not torch.equal(v, run.average.shadow[k]) for k, v in own.items())
-    method.fit_context, wired = contextlib.nullcontext, method.fit_context
-    twin = copy.deepcopy(method)  # a default (last-iterate) fit, given the average's weights
-    method.fit_context = wired
-    twin.generator.load_state_dict(run.average.shadow)
-    for m in (method, twin):
-        with rng.forked(7):
-            m.update_estimator()
-    for a, b in zip(method.estimator.parameters(), twin.estimator.parameters(), strict=True):
-        assert torch.equal(a, b)
-    for k, v in method.generator.state_dict().items():
-        assert torch.equal(v, own[k])
-
-
-@pytest.mark.parametrize(
-    "over",
-    [
-        {"lbt.fit_gen_average": True},
-        {"lbt.fit_gen_average": True, "train.gen_ema": 0.9, "train.method": "gan"},
-    ],
-)
-def test_fitting_to_the_generator_average_needs_an_average_and_a_teacher(over):
-    with pytest.raises(LBTError, match="lbt.fit_gen_average"):
-        Trainer(preset="ring", overrides=over, progress=False)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lbt import Trainer
+from lbt import Trainer, config
+from lbt.errors import LBTError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "old_runs"
 TIMING = {"train_seconds", "wall_seconds"}
@@ -41,3 +44,42 @@ def test_an_old_run_resumes_to_the_numbers_its_own_code_wrote(preset, tmp_path):
     assert {k: v for k, v in now.items() if k not in TIMING} == {
         k: v for k, v in then.items() if k not in TIMING
     }
+
+
+def test_removed_keys_at_their_last_default_load_and_resume(tmp_path):
+    """The fixtures' config.yaml (and their checkpoints' copy) name every removed key at its last
+    default: loading drops them, as if the file never had them, and the run resumes."""
+    run = shutil.copytree(FIXTURES / "ring", tmp_path / "ring")
+    doc = yaml.safe_load((run / "config.yaml").read_text())
+    for key, (default, _) in config.REMOVED.items():
+        section, name = key.split(".")
+        assert doc[section].pop(name) == default, key
+    (tmp_path / "without.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert config.load(run / "config.yaml") == config.load(tmp_path / "without.yaml")
+    trainer = Trainer.resume(run, [("train.iterations", 6)], progress=False)
+    trainer.fit()
+    assert trainer.iteration == 6
+
+
+REFUSED = [("lbt.fit_lr_final", 1e-4), ("gan.lbt_gan_weight_final", 0.0), ("lbt.fit_gen_average", True),
+           ("lbt.fit_lr_hold", "soon")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value"), REFUSED)
+def test_a_removed_key_set_otherwise_is_refused_with_one_line(key, value, tmp_path):
+    run = shutil.copytree(FIXTURES / "ring", tmp_path / "ring")
+    doc = yaml.safe_load((run / "config.yaml").read_text())
+    section, name = key.split(".")
+    doc[section][name] = value
+    (run / "config.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    commit = config.REMOVED[key][1]
+    line = f"{key}={value!r} was removed in this version; it last existed in commit {commit}: "
+    line += "notes/journal.md"
+    for attempt in (lambda: config.load(run / "config.yaml"), lambda: Trainer.resume(run, progress=False)):
+        with pytest.raises(LBTError, match=re.escape(line)) as info:
+            attempt()
+        assert str(info.value) == line
+    with pytest.raises(LBTError, match=re.escape(line)):  # a checkpoint's copy of the config alike
+        config.from_dict(doc)
+    with pytest.raises(LBTError, match=re.escape(f"{key} was removed in this version")):  # --set
+        config.build("ring", [(key, str(value))])

@@ -153,40 +153,6 @@ def test_fit_adam_eps_changes_the_fit_and_not_the_unroll(method: str) -> None:
     assert loss_a == loss_b and not all(torch.equal(a, b) for a, b in zip(est_a, est_b, strict=True))
 
 
-@pytest.mark.parametrize("method", ["lbt", "lbt-gan"])
-def test_fit_rate_follows_its_cosine_and_scales_the_fit_step(method: str) -> None:
-    """``lbt.fit_lr_final``: the fit's rate is held for ``fit_lr_hold`` of the run, then falls on a
-    cosine to the final rate; with SGD a fitting step at the end is that fraction of the first."""
-    import copy
-
-    from lbt import config, rng
-    from lbt.methods import build_method
-
-    base = {"train.method": method, "train.iterations": 4, "lbt.inner_optimizer": "sgd",
-            "lbt.n_est": 1, "lbt.est_steps": 1, "lbt.est_lr": 0.1, "lbt.est_lr_mult": 2.0}  # fmt: skip
-    m = build_method(config.build("ring", {**base, "lbt.fit_lr_final": 0.05, "lbt.fit_lr_hold": 0.5}), 2)
-    scales = []
-    for it in range(1, 5):
-        m.steps_done.fill_(it)
-        scales.append(m.fit_lr_scale)
-    assert scales == pytest.approx([1.0, 1.0, 0.625, 0.25])  # 0.05 / (0.1 * 2) at the end
-    constant = build_method(config.build("ring", base), 2)
-    constant.steps_done.fill_(4)
-    assert constant.fit_lr_scale == 1.0
-
-    first, last = m, copy.deepcopy(m)
-    first.steps_done.fill_(1)
-    start = [q.detach().clone() for q in m.estimator.parameters()]
-    moves = []
-    for fit in (first, last):
-        with rng.forked(0):
-            fit.update_estimator()
-        moves.append([q.detach() - s for q, s in zip(fit.estimator.parameters(), start, strict=True)])
-    assert any(float(d.abs().max()) > 0 for d in moves[0])
-    for a, b in zip(*moves, strict=True):
-        assert torch.allclose(b, 0.25 * a, rtol=1e-3, atol=1e-6)  # float32 rounding of p - step
-
-
 @pytest.mark.parametrize("inside", [True, False])
 def test_adam_without_a_graph_is_bitwise_the_graph_formula(inside):
     # Ordinary steps (no_grad) take a buffer-reusing path; it must not change a single bit, nor

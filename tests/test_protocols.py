@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from lbt import config
-from lbt.methods import METHODS, Adversarial, FitsInContext, Submodule, Teaches, build_method
+from lbt.methods import METHODS, Adversarial, Submodule, Teaches, build_method
 
-ROLES = (Teaches, FitsInContext, Adversarial)
+ROLES = (Teaches, Adversarial)
 TEACHERS = {"lbt", "lbt-gan"}
 
 

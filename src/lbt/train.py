@@ -29,7 +29,7 @@ from lbt.config import Config
 from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, Mixture, make_data
 from lbt.errors import LBTError
 from lbt.extensions import load_extensions
-from lbt.methods import Adversarial, CompilesTeacher, FitsInContext, Method, Teaches, build_method
+from lbt.methods import Adversarial, CompilesTeacher, Method, Teaches, build_method
 from lbt.metrics import describe, protocol_metrics, protocol_samples
 from lbt.optim import cosine_hold
 
@@ -131,11 +131,6 @@ class Trainer:
         if e > 0 and not isinstance(self.method, Teaches):
             raise LBTError(f"train.est_ema averages a teacher; train.method={self.cfg.train.method} has none")
         self.est_average = WeightAverage(self.method.estimator, e) if e > 0 else None
-        if self.cfg.lbt.fit_gen_average:
-            if not isinstance(self.method, FitsInContext) or self.average is None:
-                raise LBTError(f"lbt.fit_gen_average fits a teacher to train.gen_ema's average; "
-                               f"train.method={self.cfg.train.method} has no teacher")  # fmt: skip
-            self.method.fit_context = self.average.swapped_in
         kept = {"gen_average": self.average, "est_average": self.est_average}  # checkpoint keys
         self.averages: dict[str, WeightAverage] = {k: a for k, a in kept.items() if a is not None}
         self.iteration = 0

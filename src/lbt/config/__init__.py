@@ -26,6 +26,7 @@ from lbt.config.schema import (
     CHOICES,
     NON_NEGATIVE,
     POSITIVE,
+    REMOVED,
     SECTIONS,
     UNIT_INTERVAL,
     Config,
@@ -47,8 +48,9 @@ from lbt.config.schema import (
 
 __all__ = [
     "BINARIZE", "CHOICES", "DEFAULT_PRESET", "IMAGE_PRESETS", "KDE_LBT", "KDE_LBT_GAN", "NON_NEGATIVE",
-    "POSITIVE", "PRESETS", "RESUMABLE_PREFIXES", "SECTIONS", "UNIT_INTERVAL", "Config", "DataConfig",
-    "EvalConfig", "GANConfig", "ImageConfig", "LBTConfig", "ModelConfig", "TrainConfig", "apply", "build",
-    "check_resumable", "choices", "from_dict", "keys", "load", "pacgan_2d", "parse_overrides", "recipe_key",
-    "register_preset", "registry_choices", "save", "set_value", "split_method", "validate",
+    "POSITIVE", "PRESETS", "REMOVED", "RESUMABLE_PREFIXES", "SECTIONS", "UNIT_INTERVAL", "Config",
+    "DataConfig", "EvalConfig", "GANConfig", "ImageConfig", "LBTConfig", "ModelConfig", "TrainConfig",
+    "apply", "build", "check_resumable", "choices", "from_dict", "keys", "load", "pacgan_2d",
+    "parse_overrides", "recipe_key", "register_preset", "registry_choices", "save", "set_value",
+    "split_method", "validate",
 ]  # fmt: skip

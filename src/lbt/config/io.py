@@ -1,7 +1,8 @@
 """A run's ``config.yaml``: writing it, reading it back, and which keys a resume may change.
 
 The file is plain YAML of the sections' values (no module paths, no Python objects), so moving
-code does not break old run directories. A checkpoint carries the same mapping, which
+code does not break old run directories; a key removed since (``schema.REMOVED``) is dropped when
+it holds its last default and refused otherwise. A checkpoint carries the same mapping, which
 :func:`check_resumable` compares with the config a resume asks for.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from lbt.config.schema import Config, _fields, apply, validate
+from lbt.config.schema import Config, _fields, apply, drop_removed, validate
 from lbt.errors import LBTError
 
 
@@ -37,7 +38,7 @@ def load(path: Path) -> Config:
         raise LBTError(f"{path} does not hold a config mapping")
     doc.pop("meta", None)
     cfg = Config()
-    apply(cfg, doc)
+    apply(cfg, drop_removed(doc))
     return validate(cfg)
 
 
@@ -52,8 +53,9 @@ RESUMABLE_PREFIXES = ("train.iterations", "train.time_limit", "train.checkpoint_
 
 
 def from_dict(doc: dict[str, Any]) -> Config:
+    """A config from its mapping (a checkpoint's copy, say); removed keys as :func:`load` treats them."""
     cfg = Config()
-    apply(cfg, {k: v for k, v in doc.items() if k != "meta"})
+    apply(cfg, drop_removed({k: v for k, v in doc.items() if k != "meta"}))
     return cfg
 
 

@@ -104,13 +104,6 @@ class LBTConfig:
     # The teacher's ordinary (fitting) updates' epsilon; 0: adam_eps. The cap adam_eps puts on
     # the hypergradient also slows the fit, which nothing differentiates through (docs/images.md).
     fit_adam_eps: float = 0.0
-    # The teacher's ordinary updates fit samples of the generator's weight average (train.gen_ema)
-    # instead of its last iterate; the unrolled steps, and so the hypergradient, keep the latter.
-    fit_gen_average: bool = False
-    # < 0: the ordinary updates keep est_lr * est_lr_mult; else a cosine to this rate after the
-    # first fit_lr_hold of train.iterations (the unrolled steps keep theirs).
-    fit_lr_final: float = -1.0
-    fit_lr_hold: float = 0.0
     # < 0: constant; else both inner rates (unrolled and fitting) anneal geometrically from est_lr
     # to this over est_lr_anneal_steps iterations (a teacher whose fit must sharpen: grid-vae).
     est_lr_final: float = -1.0
@@ -140,8 +133,6 @@ class GANConfig:
     recon_weight: float = 1.0  # VEEGAN: weight of the latent reconstruction loss
     rec_hidden: int = 128  # VEEGAN reconstructor width (two hidden layers)
     lbt_gan_weight: float = 0.1  # LBT-GAN: lambda on the GAN loss (official toy default)
-    lbt_gan_weight_final: float = -1.0  # < 0: constant lambda; else cosine decay to this value
-    lbt_gan_weight_hold: float = 0.5  # fraction of train.iterations at lambda before the decay
     lbt_gan_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only
     lbt_gan_warmup_fit: bool = True  # E learns during the warm-up (official image code: no)
     lbt_gan_pack: int = 1  # LBT-GAN: samples per discriminator input (PacGAN's packing; 1: none)
@@ -286,7 +277,7 @@ POSITIVE = {
 }  # fmt: skip
 UNIT_INTERVAL = {
     "train.beta1", "train.beta2", "train.gen_ema", "train.est_ema", "eval.target_quality",
-    "train.rollback_lr_factor", "train.gen_lr_hold", "gan.lbt_gan_weight_hold", "lbt.fit_lr_hold",
+    "train.rollback_lr_factor", "train.gen_lr_hold",
 }  # fmt: skip
 NON_NEGATIVE = {
     "lbt.fit_adam_eps",
@@ -305,6 +296,47 @@ NON_NEGATIVE = {
     "lbt.implicit_iters",
     "lbt.implicit_damping",
 }
+
+
+# Keys removed from the schema (dotted key -> (its last default, the last commit that had it)):
+# options no preset used and no doc recommended (notes/journal.md, 2026-12-06). An old run's
+# config.yaml still names them; at their default they changed nothing, so loading drops them.
+REMOVED: dict[str, tuple[Any, str]] = {
+    "lbt.fit_gen_average": (False, "b8ee25d"),
+    "lbt.fit_lr_final": (-1.0, "b8ee25d"),
+    "lbt.fit_lr_hold": (0.0, "b8ee25d"),
+    "gan.lbt_gan_weight_final": (-1.0, "b8ee25d"),
+    "gan.lbt_gan_weight_hold": (0.5, "b8ee25d"),
+}
+
+
+def removed_error(key: str, value: Any = None) -> LBTError:
+    """The one line for a removed key: what a run that set it needs is the commit that had it."""
+    shown = key if value is None else f"{key}={value!r}"
+    return LBTError(f"{shown} was removed in this version; it last existed in commit {REMOVED[key][1]}: "
+                    "notes/journal.md")  # fmt: skip
+
+
+def drop_removed(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config mapping (an old config.yaml) without the removed keys it holds at their last
+    default, where they did nothing; one set to anything else is refused (:func:`removed_error`),
+    since this version cannot train or resume what it did."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        key = prefix + k
+        if isinstance(v, dict):
+            out[k] = drop_removed(v, key + ".")
+        elif key not in REMOVED:
+            out[k] = v
+        else:
+            default = REMOVED[key][0]
+            try:
+                same = _coerce(key, v, type(default)) == default
+            except LBTError:
+                same = False
+            if not same:
+                raise removed_error(key, v)
+    return out
 
 
 def _fields(obj: Any, prefix: str = "") -> dict[str, tuple[Any, dataclasses.Field]]:
@@ -364,6 +396,8 @@ def set_value(cfg: Config, key: str, value: Any) -> None:
     """Set one dotted key, coercing to the declared type; unknown keys get a did-you-mean hint."""
     table = _fields(cfg)
     if key not in table:
+        if key in REMOVED:
+            raise removed_error(key)
         close = difflib.get_close_matches(key, table, n=1)
         hint = f" (did you mean {close[0]}?)" if close else " (see `lbt keys` for the list)"
         raise LBTError(f"unknown config key {key!r}{hint}")
@@ -410,9 +444,6 @@ def validate(cfg: Config) -> Config:
     if cfg.lbt.unroll_steps == 0 and not refits:
         raise LBTError("lbt.unroll_steps=0 needs a teacher fitted in closed form (model.estimator=kde, or "
                        "mixture with model.mixture_init=samples); other teachers need K >= 1")  # fmt: skip
-    if cfg.lbt.fit_gen_average and cfg.train.gen_ema <= 0:
-        raise LBTError("lbt.fit_gen_average fits the teacher to the generator's weight average; "
-                       "set train.gen_ema to its decay (e.g. 0.995)")  # fmt: skip
     if cfg.data.name == "npy" and not cfg.data.path:
         raise LBTError("data.name=npy needs data.path=FILE.npy (an N x D array of points)")
     if cfg.data.name == "folder" and not cfg.data.path:

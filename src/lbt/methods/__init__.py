@@ -14,7 +14,6 @@ from lbt.config import Config
 from lbt.methods.base import (
     Adversarial,
     CompilesTeacher,
-    FitsInContext,
     Method,
     OuterSettings,
     Submodule,
@@ -62,7 +61,6 @@ __all__ = [
     "CompilesTeacher",
     "DISCRIMINATORS",
     "ESTIMATORS",
-    "FitsInContext",
     "GENERATORS",
     "LBT",
     "METHODS",

@@ -8,7 +8,6 @@ checkpoints, figures) lives in the loop so that every method gets it identically
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -137,14 +136,6 @@ class Teaches(Protocol):
     with ``estimator = Submodule()`` in its class body (Python >= 3.12 needs the declaration)."""
 
     estimator: nn.Module
-
-
-@runtime_checkable
-class FitsInContext(Protocol):
-    """A teacher whose ordinary updates draw their generator samples inside ``fit_context()``,
-    where the loop swaps in the generator's weight average under ``lbt.fit_gen_average``."""
-
-    fit_context: Callable[[], AbstractContextManager[None]]
 
 
 @runtime_checkable

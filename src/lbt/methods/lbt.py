@@ -8,9 +8,6 @@ gradient through ``phi*`` is taken is the hypergradient strategy (:mod:`lbt.hype
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,7 +21,7 @@ from lbt.hypergrad import HYPERGRADIENTS, TeachingProblem, hypergrad_options
 from lbt.methods.base import DataFn, Method, OuterSettings, Submodule
 from lbt.models import as_estimator, make_estimator, make_generator
 from lbt.models.teachers import Calibrates, Refits, Scheduled
-from lbt.optim import Optimizer, Params, State, adam, cosine_hold, sgd
+from lbt.optim import Optimizer, Params, State, adam, sgd
 from lbt.unroll import InnerStep, Loss, functional_loss, params_of, unroll
 
 if TYPE_CHECKING:
@@ -55,8 +52,7 @@ class LBT(Method):
     """The generator teaches ``estimator`` (any module whose forward is a per-sample log-density).
 
     ``settings`` is the ``lbt`` config section (unroll, teacher updates, inner optimizer,
-    hypergradient strategy by name); ``outer`` the generator's Adam and the batch sizes;
-    ``iterations`` the run's length, over which ``lbt.fit_lr_final`` schedules the teacher's fit.
+    hypergradient strategy by name); ``outer`` the generator's Adam and the batch sizes.
     """
 
     name = "lbt"
@@ -68,7 +64,6 @@ class LBT(Method):
         estimator: nn.Module,
         settings: LBTConfig | None = None,
         outer: OuterSettings | None = None,
-        iterations: int = 0,
     ) -> None:
         super().__init__()
         s = settings if settings is not None else LBTConfig()
@@ -79,9 +74,6 @@ class LBT(Method):
         self.n_est = s.n_est
         self.est_steps = s.est_steps
         self.est_lr_mult = s.est_lr_mult
-        self.iterations = iterations  # train.iterations: the span of the fit's rate schedule
-        self.fit_lr_end = s.fit_lr_final / (s.est_lr * s.est_lr_mult)  # < 0: constant
-        self.fit_lr_hold = s.fit_lr_hold
         self.inner_lr_end = s.est_lr_final / s.est_lr  # < 0: constant
         self.inner_lr_steps = s.est_lr_anneal_steps
         self.gen_batch_size = o.gen_batch_size
@@ -95,8 +87,6 @@ class LBT(Method):
         self.compiled: CompiledTeacher | None = None  # train.compile: see compile_teacher
         self.inner_state: State = self.inner.init(params_of(estimator))
         self.hypergrad_carry: State = {}  # TeachingProblem.carry, kept across generator updates
-        # Where the ordinary updates draw their samples; the loop swaps in G's average here.
-        self.fit_context: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
         self.gen_opt = o.adam(generator)
         # Checkpointed, so a resumed run continues the teacher's schedule where it stood.
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
@@ -171,11 +161,6 @@ class LBT(Method):
         self.steps_done.add_(1)
 
     @property
-    def fit_lr_scale(self) -> float:
-        """The ordinary updates' rate factor now: 1, or on its cosine (``lbt.fit_lr_final``)."""
-        return cosine_hold(int(self.steps_done), self.iterations, self.fit_lr_hold, self.fit_lr_end)
-
-    @property
     def inner_lr_scale(self) -> float:
         """Both inner rates' factor now: 1, or on a geometric anneal to ``lbt.est_lr_final``."""
         if self.inner_lr_end < 0:
@@ -183,24 +168,22 @@ class LBT(Method):
         return self.inner_lr_end ** min(int(self.steps_done) / max(self.inner_lr_steps, 1), 1.0)
 
     def update_estimator(self) -> float:
-        """``n_est`` ordinary updates of E on generator samples (drawn inside ``fit_context``);
-        nothing is differentiated through."""
+        """``n_est`` ordinary updates of E on generator samples; nothing is differentiated through."""
         loss: Tensor | float = float("nan")
-        with self.fit_context():
-            for _ in range(self.n_est):
-                phi, context = self._start(False)
-                nll = self._loss(context)
-                phi, self.inner_state, losses = unroll(
-                    nll, phi, self.inner_state, self.fit_opt,
-                    self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
-                    lr_scale=self.est_lr_mult * self.lr_factor * self.fit_lr_scale * self.inner_lr_scale,
-                    step=self._step(context, fit=True),
-                )  # fmt: skip
-                self._write_estimator(phi)
-                if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
-                    batch = distributed.gather_cat(self._detached_gen_batch(0))
-                    self._write_estimator(self.estimator.refit(batch))
-                loss = losses[-1] if losses else nll(phi, self._detached_gen_batch(0))
+        for _ in range(self.n_est):
+            phi, context = self._start(False)
+            nll = self._loss(context)
+            phi, self.inner_state, losses = unroll(
+                nll, phi, self.inner_state, self.fit_opt,
+                self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
+                lr_scale=self.est_lr_mult * self.lr_factor * self.inner_lr_scale,
+                step=self._step(context, fit=True),
+            )  # fmt: skip
+            self._write_estimator(phi)
+            if isinstance(self.estimator, Refits):  # keep the stored fit (centres) current too
+                batch = distributed.gather_cat(self._detached_gen_batch(0))
+                self._write_estimator(self.estimator.refit(batch))
+            loss = losses[-1] if losses else nll(phi, self._detached_gen_batch(0))
         return float(loss)
 
     @torch.no_grad()
@@ -264,5 +247,4 @@ def build_lbt(
         as_estimator(estimator or make_estimator(cfg, x_dim)),
         cfg.lbt,
         OuterSettings.from_config(cfg.train),
-        cfg.train.iterations,
     )

@@ -16,7 +16,7 @@ from lbt.methods.base import DataFn, OuterSettings
 from lbt.methods.gan import check_config, make_adversary, nonsaturating_loss
 from lbt.methods.lbt import LBT
 from lbt.models import as_estimator, make_discriminator, make_estimator, make_generator
-from lbt.optim import State, cosine_hold
+from lbt.optim import State
 
 if TYPE_CHECKING:
     from lbt.config import Config
@@ -31,9 +31,8 @@ class LBTGAN(LBT):
     that already fits G; without it the estimator stays at its initialisation until the warm-up
     ends, as in the official Stacked-MNIST code. ``gan.lbt_gan_teach_every`` = N > 1 fits E and
     teaches only on every N-th iteration after the warm-up (the first one included); the others
-    are GAN-only steps, so the teacher's cost is paid 1/N as often. ``gan.lbt_gan_weight_final``
-    >= 0 decays lambda on a cosine over the last part of ``iterations``, so the run ends on the
-    teaching (likelihood) loss that the GAN term got started. ``settings`` and ``outer`` are LBT's.
+    are GAN-only steps, so the teacher's cost is paid 1/N as often. ``settings`` and ``outer`` are
+    LBT's.
     """
 
     name = "lbt-gan"
@@ -46,26 +45,16 @@ class LBTGAN(LBT):
         settings: LBTConfig | None = None,
         gan: GANConfig | None = None,
         outer: OuterSettings | None = None,
-        iterations: int = 0,
     ) -> None:
         o = outer if outer is not None else OuterSettings()
         g = gan if gan is not None else GANConfig()
-        super().__init__(generator, estimator, settings, o, iterations)
+        super().__init__(generator, estimator, settings, o)
         self.discriminator = discriminator
-        self.weight0, self.weight_final = g.lbt_gan_weight, g.lbt_gan_weight_final
-        self.weight_hold = g.lbt_gan_weight_hold
+        self.gan_weight = g.lbt_gan_weight  # lambda, constant as in the paper
         self.warmup, self.warmup_fit = g.lbt_gan_warmup, g.lbt_gan_warmup_fit
         self.teach_every = g.lbt_gan_teach_every
         self.adv = make_adversary(discriminator, g.disc_lr, o.beta1, o.beta2, o.eps,
                                   packing=g.lbt_gan_pack, steps=g.disc_steps)  # fmt: skip
-
-    @property
-    def gan_weight(self) -> float:
-        """lambda at the current iteration: constant, or on its cosine decay."""
-        if self.weight_final < 0 or self.iterations <= 0:
-            return self.weight0
-        left = cosine_hold(int(self.steps_done), self.iterations, self.weight_hold, 0.0)
-        return self.weight_final + (self.weight0 - self.weight_final) * left
 
     def generator_losses(self, data: DataFn) -> tuple[Tensor, Tensor]:
         """(teaching loss, GAN loss) at the current estimator and discriminator."""
@@ -134,5 +123,4 @@ def build_lbt_gan(cfg: Config, x_dim: int, generator: nn.Module | None = None,
         cfg.lbt,
         cfg.gan,
         OuterSettings.from_config(cfg.train),
-        cfg.train.iterations,
     )
