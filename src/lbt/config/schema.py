@@ -47,8 +47,6 @@ class ModelConfig:
     vae_x_var: float = 1e-3
     vae_x_var_final: float = -1.0  # > 0: decoder variance annealed geometrically to this value
     vae_anneal_steps: int = 0  # ... over this many iterations
-    vae_fourier: int = 0  # > 0: random Fourier features of the input for the VAE's encoder
-    vae_fourier_scale: float = 1.0  # their frequencies' std (cycles per unit of the data)
     mixture_components: int = 64
     mixture_init_std: float = 0.5
     mixture_init: str = "random"  # random | samples (means re-initialised at generator samples)
@@ -261,7 +259,6 @@ def choices(key: str) -> tuple[str, ...] | None:
 POSITIVE = {
     "data.modes", "data.radius", "data.spacing", "data.std", "data.image_size", "data.channels",
     "model.z_dim", "model.gen_hidden", "model.est_hidden", "model.vae_latent", "model.vae_x_var",
-    "model.vae_fourier_scale",
     "model.mixture_components", "model.mixture_init_std", "model.gen_layers",
     "model.kde_bandwidth", "model.kde_bandwidth_final",
     "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
@@ -285,7 +282,6 @@ NON_NEGATIVE = {
     "lbt.n_est",
     "model.kde_anneal_steps",
     "model.vae_anneal_steps",
-    "model.vae_fourier",
     "lbt.est_lr_anneal_steps",
     "train.time_limit",
     "train.checkpoint_every",
@@ -307,6 +303,8 @@ REMOVED: dict[str, tuple[Any, str]] = {
     "lbt.fit_lr_hold": (0.0, "b8ee25d"),
     "gan.lbt_gan_weight_final": (-1.0, "b8ee25d"),
     "gan.lbt_gan_weight_hold": (0.5, "b8ee25d"),
+    "model.vae_fourier": (0, "6b6396c"),  # random Fourier features for the VAE's encoder (probe E)
+    "model.vae_fourier_scale": (1.0, "6b6396c"),
 }
 
 

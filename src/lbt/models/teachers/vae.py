@@ -25,11 +25,6 @@ class VAE(TeacherModule):
     over ``anneal_steps`` iterations (:meth:`schedule`): a wide decoder is a smooth density that
     every generated sample feels, as the kernel density's wide bandwidth is, and it sharpens to
     the modes' own width. The variance is a buffer, so a checkpoint carries it.
-
-    With ``fourier > 0`` the encoder also sees ``sin`` and ``cos`` of ``2 pi x B`` for a fixed random
-    ``B`` (``fourier`` columns, entries of std ``fourier_scale``): random Fourier features, which
-    make the teacher's response to one sample local (a tanh MLP on raw coordinates answers across
-    the whole box), so samples can be taught into many small, separate modes.
     """
 
     def __init__(
@@ -41,16 +36,13 @@ class VAE(TeacherModule):
         *,
         x_var_final: float = -1.0,
         anneal_steps: int = 0,
-        fourier: int = 0,
-        fourier_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.latent = latent
         self.x_var0 = x_var
         self.x_var1 = x_var if x_var_final <= 0 else x_var_final
         self.anneal_steps = anneal_steps
-        self.register_buffer("freqs", fourier_scale * torch.randn(x_dim, fourier) if fourier else None)
-        self.encoder = glorot_(mlp([x_dim + 2 * fourier, hidden, hidden, 2 * latent]))
+        self.encoder = glorot_(mlp([x_dim, hidden, hidden, 2 * latent]))
         self.decoder = glorot_(mlp([latent, hidden, hidden, x_dim]))
         self.register_buffer("x_var", torch.tensor(float(x_var)))
         self._register_load_state_dict_pre_hook(self._default_x_var)
@@ -65,15 +57,8 @@ class VAE(TeacherModule):
             t = min(iteration / max(self.anneal_steps, 1), 1.0)
             self.x_var.fill_(self.x_var0 * (self.x_var1 / self.x_var0) ** t)
 
-    def features(self, x: Tensor) -> Tensor:
-        """The encoder's input: ``x``, and its random Fourier features where there are any."""
-        if self.freqs is None:
-            return x
-        angle = (2 * math.pi) * (x @ self.freqs)
-        return torch.cat([x, torch.sin(angle), torch.cos(angle)], dim=-1)
-
     def forward(self, x: Tensor) -> Tensor:
-        mu, logvar = self.encoder(self.features(x)).chunk(2, dim=-1)
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         x_mean = self.decoder(z)
         d = x.shape[-1]
@@ -101,5 +86,4 @@ class VAE(TeacherModule):
 def build_vae(cfg: Config, x_dim: int) -> VAE:
     m = cfg.model
     return VAE(x_dim, m.vae_latent, m.est_hidden, m.vae_x_var, x_var_final=m.vae_x_var_final,
-               anneal_steps=m.vae_anneal_steps, fourier=m.vae_fourier,
-               fourier_scale=m.vae_fourier_scale)  # fmt: skip
+               anneal_steps=m.vae_anneal_steps)  # fmt: skip
