@@ -34,6 +34,9 @@ KDE_LBT: dict[str, Any] = {
     "lbt": {"unroll_steps": 0, "n_est": 0},
 }
 KDE_LBT_GAN: dict[str, Any] = {**KDE_LBT, "gan": {"lbt_gan_weight": 0.1}}
+# What the grid's learned teachers (grid-vae, grid-mixture) share: batches and the generator's rate.
+LEARNED_GRID_TRAIN: dict[str, Any] = {"iterations": 20000, "batch_size": 512, "gen_batch_size": 512,
+                                      "gen_lr": 3e-3, "gen_lr_final": 1e-4}  # fmt: skip
 # The teacher's steps compiled (lbt.compiled), for the methods that have a teacher: in presets whose
 # runs are long enough to pay back the compilation (30-60 s) with steps 0.6-0.8x as long.
 COMPILED: dict[str, Any] = {"train": {"compile": "inductor"}}
@@ -140,13 +143,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     "grid-vae": {
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
         "model": {"estimator": "vae", "vae_x_var": 1e-1, "vae_x_var_final": 1e-4, "vae_anneal_steps": 4000},
-        "train": {
-            "iterations": 20000,
-            "batch_size": 512,
-            "gen_batch_size": 512,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
+        "train": LEARNED_GRID_TRAIN,
         "lbt": {
             "unroll_steps": 5,
             "n_est": 1,
@@ -164,13 +161,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     "grid-mixture": {
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
         "model": {"estimator": "mixture", "mixture_components": 256, "mixture_init_std": 0.1},
-        "train": {
-            "iterations": 20000,
-            "batch_size": 512,
-            "gen_batch_size": 512,
-            "gen_lr": 3e-3,
-            "gen_lr_final": 1e-4,
-        },
+        "train": LEARNED_GRID_TRAIN,
         "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
         "eval": {"every": 500},
         "recipes": {"lbt": COMPILED, "lbt-gan": COMPILED},
