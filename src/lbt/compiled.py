@@ -39,16 +39,11 @@ def functional_step(loss: ContextLoss, optimizer: Optimizer) -> Callable[..., tu
     """One optimizer step as a pure function: what :func:`lbt.unroll.eager_step` computes."""
 
     def step(phi: Params, state: State, x: Tensor, lr_scale: Tensor, context: Params):
-        value, grads = _value_and_grad(loss, phi, context, x)
+        grads, value = torch.func.grad_and_value(lambda p: loss(p, context, x))(phi)
         new_phi, new_state = optimizer.update(grads, state, phi, lr_scale)
         return new_phi, new_state, value.detach()
 
     return step
-
-
-def _value_and_grad(loss: ContextLoss, phi: Params, context: Params, x: Tensor) -> tuple[Tensor, Params]:
-    grads, value = torch.func.grad_and_value(lambda p: loss(p, context, x))(phi)
-    return value, grads
 
 
 class CompiledTeacher:

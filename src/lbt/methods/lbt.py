@@ -156,8 +156,11 @@ class LBT(Method):
             distributed.broadcast_params(self.estimator)  # data-parallel: rank 0's units everywhere
 
     def _tick(self) -> None:
+        """Start an iteration: the teacher's schedule, the compiled graphs' step mark, the counter."""
         if isinstance(self.estimator, Scheduled):
             self.estimator.schedule(int(self.steps_done))
+        if self.compiled is not None:
+            self.compiled.begin_iteration()
         self.steps_done.add_(1)
 
     @property
@@ -208,8 +211,6 @@ class LBT(Method):
         return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
-        if self.compiled is not None:
-            self.compiled.begin_iteration()
         self._calibrate(data)
         self._tick()
         logs = {"loss_est": self.update_estimator()} if self.n_est > 0 else {}

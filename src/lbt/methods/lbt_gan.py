@@ -67,8 +67,6 @@ class LBTGAN(LBT):
         return teach + self.gan_weight * gan
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:
-        if self.compiled is not None:
-            self.compiled.begin_iteration()
         self._calibrate(data)
         self._tick()
         warming = self.warmup > 0 and int(self.steps_done) <= self.warmup
