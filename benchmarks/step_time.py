@@ -3,6 +3,7 @@
     python benchmarks/step_time.py [--suite toy|suite|paper|batch|images] [--device cpu|cuda]
         [--iterations 30] [--threads 2] [--set train.compile=inductor]
     python benchmarks/step_time.py --case PRESET [...]   # one preset with its own method
+    python benchmarks/step_time.py --case PRESET --ab    # train.compile none against inductor, alternated
 
 ``toy`` times the paper's ring networks and the ``ring`` preset; ``suite`` the hard 2-D presets
 (``ring-narrow``, ``grid25``, ``grid``: LBT's kernel-density teacher against the GAN); ``paper``
@@ -97,6 +98,7 @@ def _profile(step, device: torch.device) -> None:
         e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC")
     )
     syncs = sum(e.count for e in events if "Synchronize" in e.key or e.key == "aten::item")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8, max_name_column_width=50))
     print(
         f"#   one step: {ops} aten operator calls, {launches} kernel launches ({kernels} device kernels), "
         f"{syncs} host syncs / item() calls"
@@ -135,6 +137,30 @@ def time_steps(
     return 1000 * statistics.median(times), t_warm
 
 
+def compare_compile(preset: str, common: dict, iterations: int, device: str, rounds: int = 6) -> None:
+    """The preset's own method eager and compiled, side by side in one process: after warm-up (the
+    compile), ``rounds`` alternating rounds of ``iterations`` steps each; medians and their ratio."""
+    trainers = {m: Trainer(preset=preset, overrides={**common, "train.compile": m}, progress=False,
+                           device=device) for m in ("none", "inductor")}  # fmt: skip
+    times: dict[str, list[float]] = {m: [] for m in trainers}
+    for m, t in trainers.items():
+        t0 = time.perf_counter()
+        for _ in range(2):
+            t.method.step(t.data_fn)
+        print(f"# {m}: first 2 steps {time.perf_counter() - t0:.1f} s", flush=True)
+    for _ in range(rounds):
+        for m, t in trainers.items():
+            for _ in range(iterations):
+                _sync(t.device)
+                t0 = time.perf_counter()
+                t.method.step(t.data_fn)
+                _sync(t.device)
+                times[m].append(time.perf_counter() - t0)
+    med = {m: 1000 * statistics.median(v) for m, v in times.items()}
+    print(f"| {preset} | eager {med['none']:.1f} ms | compiled {med['inductor']:.1f} ms | "
+          f"{med['inductor'] / med['none']:.2f}x |")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", choices=sorted(SUITES), default="toy")
@@ -144,6 +170,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every case")
     ap.add_argument("--profile", action="store_true", help="also count kernels and host time of one step")
+    ap.add_argument("--ab", action="store_true",
+                    help="with --case: eager against train.compile=inductor, alternated")  # fmt: skip
     args = ap.parse_args()
     common = dict(item.split("=", 1) for item in args.set)
     torch.set_num_threads(args.threads)
@@ -155,6 +183,8 @@ def main() -> None:
     print(f"# {where}, {args.threads} CPU threads, torch {torch.__version__}, device {args.device}")
     print("| case | ms / iteration | warm-up s (5 steps) |")
     print("|---|---|---|")
+    if args.ab and args.case:
+        return compare_compile(args.case, common, args.iterations, args.device)
     compiled = f", train.compile={common['train.compile']}" if "train.compile" in common else ""
     cases = [(f"{args.case}{compiled}", args.case, "", {})] if args.case else SUITES[args.suite]
     results = {}
