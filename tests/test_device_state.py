@@ -13,7 +13,7 @@ from lbt.methods import build_method
 SMALL = {"train.batch_size": 32, "train.gen_batch_size": 32, "model.z_dim": 8, "model.gen_hidden": 16,
          "model.est_hidden": 16, "gan.disc_hidden": 16, "lbt.unroll_steps": 1, "lbt.est_steps": 1,
          "eval.samples": 2000, "eval.train_samples": 500, "train.compile": "none"}  # fmt: skip
-METHODS = ["lbt", "lbt-gan", "gan", "unrolled-gan", "pacgan", "veegan"]
+METHODS = ["lbt", "lbt-gan", "gan", "unrolled-gan", "pacgan", "veegan", "mle"]
 DEVICES = [
     "cpu",
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")),

@@ -17,7 +17,7 @@ from lbt import config
 from lbt.methods import METHODS, Adversarial, Submodule, Teaches, build_method
 
 ROLES = (Teaches, Adversarial)
-TEACHERS = {"lbt", "lbt-gan"}
+TEACHERS = {"lbt", "lbt-gan", "mle"}
 
 
 def holds_statically(obj: object, role: type) -> bool:

@@ -22,6 +22,7 @@ from lbt.methods.base import (
 from lbt.methods.gan import build_gan, build_pacgan, build_unrolled_gan
 from lbt.methods.lbt import LBT, build_lbt
 from lbt.methods.lbt_gan import build_lbt_gan
+from lbt.methods.mle import MLE, build_mle
 from lbt.methods.veegan import build_veegan
 from lbt.models import (
     DISCRIMINATORS,
@@ -41,6 +42,7 @@ METHODS: Registry[Builder] = Registry("train.method", {
     "pacgan": build_pacgan,
     "veegan": build_veegan,
     "lbt-gan": build_lbt_gan,
+    "mle": build_mle,
 })  # fmt: skip
 
 
@@ -64,6 +66,7 @@ __all__ = [
     "GENERATORS",
     "LBT",
     "METHODS",
+    "MLE",
     "Method",
     "OuterSettings",
     "Submodule",

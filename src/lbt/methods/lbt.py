@@ -8,6 +8,7 @@ gradient through ``phi*`` is taken is the hypergradient strategy (:mod:`lbt.hype
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import torch
@@ -35,6 +36,26 @@ def _neg_mean(log_p: Tensor) -> Tensor:
 def _default_steps_done(state: dict, prefix: str, *_: object) -> None:
     """Checkpoints written before the counter existed load with it at zero."""
     state.setdefault(prefix + "steps_done", torch.zeros((), dtype=torch.long))
+
+
+@torch.no_grad()
+def write_fit(estimator: nn.Module, fit: Params) -> None:
+    """Store a fit in the teacher (parameters and refitted buffers alike)."""
+    own = dict(estimator.named_parameters()) | dict(estimator.named_buffers())
+    for k, v in fit.items():
+        if k in own:
+            if own[k].shape != v.shape:
+                own[k].resize_(v.shape)  # kernel centres follow the generator batch size
+            own[k].copy_(v)
+
+
+def fit_lr_anneal(settings: LBTConfig, iteration: int) -> float:
+    """The teacher's rates' factor at ``iteration``: 1, or on the geometric anneal from
+    ``lbt.est_lr`` to ``lbt.est_lr_final`` over ``lbt.est_lr_anneal_steps`` (LBT and MLE alike)."""
+    if settings.est_lr_final < 0:
+        return 1.0
+    end = settings.est_lr_final / settings.est_lr
+    return end ** min(iteration / max(settings.est_lr_anneal_steps, 1), 1.0)
 
 
 def inner_optimizer(settings: LBTConfig, beta1: float, beta2: float, fit: bool = False) -> Optimizer:
@@ -74,8 +95,7 @@ class LBT(Method):
         self.n_est = s.n_est
         self.est_steps = s.est_steps
         self.est_lr_mult = s.est_lr_mult
-        self.inner_lr_end = s.est_lr_final / s.est_lr  # < 0: constant
-        self.inner_lr_steps = s.est_lr_anneal_steps
+        self.settings = dataclasses.replace(s)  # a copy: the teacher's rate schedule reads it
         self.gen_batch_size = o.gen_batch_size
         self.batch_size = o.batch_size
         self.inner = inner_optimizer(s, o.beta1, o.beta2)
@@ -96,15 +116,8 @@ class LBT(Method):
     def _gen_batch(self, _k: int = 0) -> Tensor:
         return self.generator.sample(self.gen_batch_size)
 
-    @torch.no_grad()
     def _write_estimator(self, phi: Params) -> None:
-        """Store a fit in the teacher (parameters and refitted buffers alike)."""
-        own = dict(self.estimator.named_parameters()) | dict(self.estimator.named_buffers())
-        for k, v in phi.items():
-            if k in own:
-                if own[k].shape != v.shape:
-                    own[k].resize_(v.shape)  # kernel centres follow the generator batch size
-                own[k].copy_(v)
+        write_fit(self.estimator, phi)
 
     def compile_teacher(self, mode: str) -> None:
         """Run the teacher's steps and loss compiled (``train.compile``, :mod:`lbt.compiled`);
@@ -166,9 +179,7 @@ class LBT(Method):
     @property
     def inner_lr_scale(self) -> float:
         """Both inner rates' factor now: 1, or on a geometric anneal to ``lbt.est_lr_final``."""
-        if self.inner_lr_end < 0:
-            return 1.0
-        return self.inner_lr_end ** min(int(self.steps_done) / max(self.inner_lr_steps, 1), 1.0)
+        return fit_lr_anneal(self.settings, int(self.steps_done))
 
     def update_estimator(self) -> float:
         """``n_est`` ordinary updates of E on generator samples; nothing is differentiated through."""
