@@ -75,3 +75,41 @@ def test_resumable_keys_are_real_keys_and_unknown_ones_are_refused(tmp_path):
     Trainer(preset="ring", overrides=small, out_dir=out, progress=False).fit()
     with pytest.raises(LBTError, match="unknown config key 'data.dir'"):
         Trainer.resume(out, [("data.dir", "/elsewhere")])
+
+
+def test_each_parts_keys_are_declared_beside_its_builder_and_set_as_before():
+    """The model and gan sections are gathered from the parts' own configs; the keys keep their
+    names (``--set model.kde_bandwidth=...``) and their defaults."""
+    import dataclasses
+
+    from lbt.config import Config
+    from lbt.config.schema import GANConfig, ModelConfig
+    from lbt.models.discriminators import DiscriminatorConfig
+    from lbt.models.generators import GeneratorConfig
+    from lbt.models.teachers.flow import FlowConfig
+    from lbt.models.teachers.kde import KDEConfig
+    from lbt.models.teachers.mixture import MixtureConfig
+    from lbt.models.teachers.vae import VAEConfig
+
+    parts = (GeneratorConfig, VAEConfig, MixtureConfig, KDEConfig, FlowConfig)
+    own = {f.name for p in parts for f in dataclasses.fields(p)}
+    assert own | {"estimator", "discriminator"} == {f.name for f in dataclasses.fields(ModelConfig)}
+    assert {f.name for f in dataclasses.fields(DiscriminatorConfig)} < {
+        f.name for f in dataclasses.fields(GANConfig)
+    }
+    cfg = config.build("ring", {"model.kde_bandwidth": 0.3, "gan.disc_hidden": 7, "model.flow_hidden": 9})
+    assert isinstance(cfg.model, KDEConfig) and cfg.model.kde_bandwidth == 0.3 and cfg.model.flow_hidden == 9
+    assert isinstance(cfg.gan, DiscriminatorConfig) and cfg.gan.disc_hidden == 7
+    assert Config().model.mixture_components == MixtureConfig().mixture_components == 64
+
+
+def test_a_config_written_before_the_point_cloud_split_keeps_its_unsplit_unstandardised_data(tmp_path):
+    import yaml
+
+    doc = config.build("ring", {"data.name": "npy", "data.path": "x.npy"}).to_dict()
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump(doc))
+    del doc["data"]["holdout"], doc["data"]["standardize"]
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(doc))
+    new, old = config.load(tmp_path / "new.yaml"), config.load(tmp_path / "old.yaml")
+    assert (new.data.holdout, new.data.standardize) == (0.2, True)
+    assert (old.data.holdout, old.data.standardize) == (0.0, False)

@@ -152,7 +152,16 @@ def run_job(cfg_dict: dict[str, Any], out: str, threads: int = 1) -> dict[str, A
 
 
 def _describe(m: dict[str, Any]) -> str:
-    keys = ("high_quality_fraction", "inner_mode_kl", "mode_kl_uniform", "kl_to_uniform", "elbo_test")
+    keys = (
+        "high_quality_fraction",
+        "inner_mode_kl",
+        "mode_kl_uniform",
+        "kl_to_uniform",
+        "elbo_test",
+        "precision",
+        "recall",
+        "energy_distance",
+    )
     parts = [f"{label} {value}" for label, value in describe(m, short=True, keys=keys)]
     parts.append(f"{m['iterations']} it, {m['train_seconds']:.0f} s")
     return ", ".join(parts)
@@ -232,7 +241,7 @@ TABLE_KEYS = (
 # The Gaussian-mixture KL columns (key, head): inner-mode KL (paper protocol), mode KL to uniform
 # (pacgan). Ranking takes the first KL a study has, these or Stacked MNIST's KL to uniform.
 MIXTURE_KLS = (("inner_mode_kl", "inner-mode KL"), ("mode_kl_uniform", "mode KL to uniform"))
-RANKING_KLS = (*(k for k, _ in MIXTURE_KLS), "kl_to_uniform")
+RANKING_KLS = (*(k for k, _ in MIXTURE_KLS), "kl_to_uniform", "energy_distance")  # the last: point clouds
 # Image metrics (lbt.metrics.images, docs/metrics.md): (key, column head, format); a column each in
 # table.md and table.csv, shown only when some run has the key. Stacked MNIST's KL of the mode
 # histogram to uniform, its modes hit by a sample read with confidence, the teacher's held-out
@@ -244,8 +253,29 @@ IMAGE_KEYS = (("kl_to_uniform", "KL to uniform", ".3f"),
               ("inception_score", "IS", ".2f"))  # fmt: skip
 
 
+# Point-cloud metrics (lbt.metrics.points): (key, column head, format), shown only when some run has
+# the key; a column's head names the data-against-data floor (``KEY_floor``) when every run has one.
+POINT_KEYS = (("precision", "precision", ".3f"), ("recall", "recall", ".3f"),
+              ("energy_distance", "energy distance", ".4f"), ("heldout_loglik", "held-out log-lik", ".3f"),
+              ("heldout_elbo", "held-out ELBO", ".3f"))  # fmt: skip
+FLOOR_KEYS = tuple(f"{k}_floor" for k, _, _ in POINT_KEYS[:3])
+
+
 def _image_columns(rows: list[Summary]) -> list[tuple[str, str, str]]:
     return [c for c in IMAGE_KEYS if any(c[0] in r.stats for r in rows)]
+
+
+def _point_columns(rows: list[Summary]) -> list[tuple[str, str, str]]:
+    """The point-cloud columns the runs have, each head with its floor where all runs share one."""
+    out = []
+    for key, head, fmt in POINT_KEYS:
+        if not any(key in r.stats for r in rows):
+            continue
+        floors = {format(r.mean(f"{key}_floor"), fmt) for r in rows}
+        if len(floors) == 1 and "nan" not in floors:
+            head = f"{head} (data vs data {floors.pop()})"
+        out.append((key, head, fmt))
+    return out
 
 
 def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
@@ -258,7 +288,7 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[Summary]:
     out = []
     for method, runs in results.items():
         s = Summary(method, len(runs))
-        for key in TABLE_KEYS + tuple(k for k, _, _ in IMAGE_KEYS):
+        for key in TABLE_KEYS + tuple(k for k, _, _ in IMAGE_KEYS + POINT_KEYS) + FLOOR_KEYS:
             vals = np.array([float(r[key]) for r in runs if key in r], dtype=float)
             if len(vals):
                 std = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
@@ -332,14 +362,18 @@ def table_markdown(rows: list[Summary], title: str, budget: str) -> str:
     modes_head = f"modes covered (of {total})" if total else "modes covered"
     # A mixture KL column is shown when some run has it; image data sets bring their own (KL to
     # uniform among the image columns), others show an empty inner-mode KL column.
-    images = _image_columns(rows)
+    images, points = _image_columns(rows), _point_columns(rows)
     shown = [c for c in MIXTURE_KLS if any(c[0] in r.stats for r in rows)]
-    kls = shown or ([] if images else [MIXTURE_KLS[0]])
-    kls = [(k, h, ".3f") for k, h in kls] + images
+    kls = shown or ([] if images or points else [MIXTURE_KLS[0]])
+    kls = [(k, h, ".3f") for k, h in kls] + images + points
+    modes = any("modes_covered" in r.stats for r in rows)
+    ranking = (
+        "modes, then high quality, then KL" if modes or not points else "energy distance (lower is closer)"
+    )
     lines = [
         f"# {title}",
         "",
-        f"Budget: {budget}. Mean ± std over seeds; ranked by modes, then high quality, then KL.",
+        f"Budget: {budget}. Mean ± std over seeds; ranked by {ranking}.",
         "",
         f"Metrics: {protocol_text(rows)} (docs/metrics.md).",
         "",
@@ -362,7 +396,9 @@ def table_csv(rows: list[Summary], budget: str) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     head = ["rank", "method", "seeds", "protocol", "modes_total"]
-    keys = TABLE_KEYS + tuple(k for k, _, _ in _image_columns(rows))
+    points = [k for k, _, _ in _point_columns(rows)]
+    floors = [k for k in FLOOR_KEYS if any(k in r.stats for r in rows)]
+    keys = TABLE_KEYS + tuple(k for k, _, _ in _image_columns(rows)) + tuple(points + floors)
     for k in keys:
         head += [f"{k}_mean", f"{k}_std"]
     w.writerow(head + ["budget"])
@@ -394,7 +430,7 @@ def figures(out: Path, runs: dict[str, list[Path]], n_samples: int = 50_000) -> 
     """density.png (first seed of each method) and curves.png (all seeds); 2-D data only."""
     import torch
 
-    from lbt.datasets import Mixture
+    from lbt.datasets import HasUnits, Mixture
     from lbt.plots import curves_figure, density_figure
     from lbt.train import make_data
 
@@ -412,7 +448,8 @@ def figures(out: Path, runs: dict[str, list[Path]], n_samples: int = 50_000) -> 
     if data.dim == 2:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            real = data.sample(n_samples).numpy()
+            real = data.sample(n_samples)
+            real = (data.to_data_units(real) if isinstance(data, HasUnits) else real).numpy()
         panels = [("true", real)]
         for m, dirs in runs.items():
             panels.append(

@@ -73,6 +73,9 @@ CURVE_PANELS = (
     ("high_quality_fraction", "high-quality fraction"),
     ("inner_mode_kl", "inner-mode KL"),
     ("kl_to_uniform", "KL(mode histogram || uniform)"),
+    ("precision", "precision (dotted: data vs data)"),
+    ("recall", "recall (dotted: data vs data)"),
+    ("energy_distance", "energy distance (dotted: data vs data)"),
 )
 
 
@@ -101,6 +104,9 @@ def curves_figure(
                 ax.fill_between(it, lo, hi, alpha=0.2, color=line.get_color())
         if key == "modes_covered" and modes_total:
             ax.axhline(modes_total, color="k", lw=0.8, ls=":")
+        floors = [r[f"{key}_floor"] for rows in series.values() for r in rows if f"{key}_floor" in r]
+        if floors:  # a point cloud's held-out data against itself: the best a generator can read
+            ax.axhline(floors[-1], color="k", lw=0.8, ls=":")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
@@ -121,6 +127,73 @@ def curves_figure(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# -- point clouds with more than two coordinates ----------------------------------------------------
+
+
+def pairs_figure(
+    real: np.ndarray, fake: np.ndarray, path: Path, label: str = "generated", dims: int = 4
+) -> None:
+    """A pair plot of the first ``dims`` coordinates: data against generated points off the diagonal,
+    both coordinates' histograms on it."""
+    d = min(dims, real.shape[1])
+    fake = fake[np.isfinite(fake).all(1)]
+    fig, axes = plt.subplots(d, d, figsize=(2.4 * d, 2.4 * d), squeeze=False)
+    for i in range(d):
+        for j in range(d):
+            ax = axes[i][j]
+            if i == j:
+                bins = np.linspace(*_window(real[:, i]), 41)
+                ax.hist(real[:, i], bins=bins, density=True, alpha=0.5, color="C0", label="data")
+                ax.hist(fake[:, i], bins=bins, density=True, alpha=0.5, color="C1", label=label)
+            else:
+                ax.scatter(real[:, j], real[:, i], s=1, alpha=0.3, color="C0", rasterized=True)
+                ax.scatter(fake[:, j], fake[:, i], s=1, alpha=0.3, color="C1", rasterized=True)
+                ax.set_xlim(*_window(real[:, j]))
+                ax.set_ylim(*_window(real[:, i]))
+            if i == d - 1:
+                ax.set_xlabel(f"x{j}")
+            if j == 0:
+                ax.set_ylabel(f"x{i}")
+            ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"first {d} coordinates: data (blue) and {label} (orange)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def marginals_figure(
+    real: np.ndarray, fake: np.ndarray, path: Path, label: str = "generated", dims: int = 8
+) -> None:
+    """Histograms of the first ``dims`` coordinates, data against generated points (bins from the data)."""
+    d = min(dims, real.shape[1])
+    fake = fake[np.isfinite(fake).all(1)]
+    cols = min(d, 4)
+    rows = -(-d // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= d:
+            ax.axis("off")
+            continue
+        lo, hi = _window(real[:, i])
+        bins = np.linspace(lo, hi, 41)
+        ax.hist(real[:, i], bins=bins, density=True, alpha=0.5, color="C0", label="data")
+        ax.hist(np.clip(fake[:, i], lo, hi), bins=bins, density=True, alpha=0.5, color="C1", label=label)
+        ax.set_title(f"x{i}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _window(v: np.ndarray) -> tuple[float, float]:
+    """The data's range with a 10% margin (a constant coordinate gets +-1)."""
+    lo, hi = float(v.min()), float(v.max())
+    m = 0.1 * (hi - lo) or 1.0
+    return lo - m, hi + m
 
 
 # -- images ---------------------------------------------------------------------------------------

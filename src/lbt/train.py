@@ -26,7 +26,7 @@ from lbt import config as config_mod
 from lbt import distributed, rng, rundir
 from lbt.averaging import WeightAverage
 from lbt.config import Config
-from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, Mixture, make_data
+from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, HasUnits, Mixture, make_data
 from lbt.errors import LBTError
 from lbt.extensions import load_extensions
 from lbt.methods import Adversarial, CompilesTeacher, Method, Teaches, build_method
@@ -175,9 +175,11 @@ class Trainer:
         return self.data.sample(n).to(self.device)
 
     def sample(self, n: int) -> Tensor:
-        """``n`` generator samples on the CPU (from the averaged weights under ``train.gen_ema``)."""
+        """``n`` generator samples on the CPU (from the averaged weights under ``train.gen_ema``), in
+        the data's own units (a standardised point cloud's generator learns standardised rows)."""
         with self.averaged():
-            return self.method.sample(n).cpu()
+            x = self.method.sample(n).cpu()
+        return self.data.to_data_units(x) if isinstance(self.data, HasUnits) else x
 
     @contextlib.contextmanager
     def averaged(self) -> Iterator[None]:
@@ -367,6 +369,8 @@ class Trainer:
         meta["seed"] = self.cfg.seed
         meta["world_size"] = distributed.world()
         config_mod.save(self.cfg, self.out / "config.yaml", meta)
+        if isinstance(self.data, HasUnits):  # the mean / std the generator's samples are mapped back by
+            rundir.write_json(self.out / "standardization.json", self.data.units())
         self._writer = SummaryWriter(str(self.out / "tensorboard"))
 
     @contextlib.contextmanager
@@ -526,7 +530,15 @@ class Trainer:
 
     @staticmethod
     def _postfix(row: dict[str, float]) -> dict[str, str]:
-        return dict(describe(row, short=True, keys=("high_quality_fraction", "inner_mode_kl", "elbo_data")))
+        keys = (
+            "high_quality_fraction",
+            "inner_mode_kl",
+            "elbo_data",
+            "precision",
+            "recall",
+            "energy_distance",
+        )
+        return dict(describe(row, short=True, keys=keys))
 
 
 class Interrupted(LBTError):

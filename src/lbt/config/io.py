@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from lbt.config.schema import Config, _fields, apply, drop_removed, validate
+from lbt.config.schema import Config, _fields, apply, as_written, validate
 from lbt.errors import LBTError
 
 
@@ -38,7 +38,7 @@ def load(path: Path) -> Config:
         raise LBTError(f"{path} does not hold a config mapping")
     doc.pop("meta", None)
     cfg = Config()
-    apply(cfg, drop_removed(doc))
+    apply(cfg, as_written(doc))
     return validate(cfg)
 
 
@@ -53,9 +53,9 @@ RESUMABLE_PREFIXES = ("train.iterations", "train.time_limit", "train.checkpoint_
 
 
 def from_dict(doc: dict[str, Any]) -> Config:
-    """A config from its mapping (a checkpoint's copy, say); removed keys as :func:`load` treats them."""
+    """A config from its mapping (a checkpoint's copy, say), old keys read as :func:`load` reads them."""
     cfg = Config()
-    apply(cfg, drop_removed({k: v for k, v in doc.items() if k != "meta"}))
+    apply(cfg, as_written({k: v for k, v in doc.items() if k != "meta"}))
     return cfg
 
 

@@ -34,6 +34,17 @@ KDE_LBT: dict[str, Any] = {
     "lbt": {"unroll_steps": 0, "n_est": 0},
 }
 KDE_LBT_GAN: dict[str, Any] = {**KDE_LBT, "gan": {"lbt_gan_weight": 0.1}}
+# The default recipe (`ring`, `points`): a 64-component Gaussian mixture teacher, five unrolled steps.
+DEFAULT_RECIPE: dict[str, Any] = {
+    "model": {"estimator": "mixture", "mixture_components": 64},
+    "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
+    "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
+}
+# A zuko neural-spline flow teacher, at `ring-flow`'s teacher rate.
+FLOW_LBT: dict[str, Any] = {
+    "model": {"estimator": "flow", "flow_kind": "nsf", "flow_transforms": 3, "flow_hidden": 64},
+    "lbt": {"est_lr": 3e-3},
+}
 # What the grid's learned teachers (grid-vae, grid-mixture) share: batches and the generator's rate.
 LEARNED_GRID_TRAIN: dict[str, Any] = {"iterations": 20000, "batch_size": 512, "gen_batch_size": 512,
                                       "gen_lr": 3e-3, "gen_lr_final": 1e-4}  # fmt: skip
@@ -62,9 +73,10 @@ def pacgan_2d(pack: int = 1) -> dict[str, Any]:
 
 def suite_preset(data: dict[str, Any], iterations: int, every: int, pack: int | None = None) -> dict:
     """A hard 2-D suite preset: the settings every method shares (batches, schedule, budget) and the
-    recipes: LBT and LBT-GAN through the kernel-density teacher, and with ``pack`` PacGAN's own
-    GAN (``gan@pacgan``) and PacGAN (``pacgan@pacgan``) settings."""
-    recipes: dict[str, Any] = {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN}
+    recipes: LBT and LBT-GAN through the kernel-density teacher, MLE fitting that same teacher to
+    the data, and with ``pack`` PacGAN's own GAN (``gan@pacgan``) and PacGAN (``pacgan@pacgan``)
+    settings."""
+    recipes: dict[str, Any] = {"lbt": KDE_LBT, "lbt-gan": KDE_LBT_GAN, "mle": KDE_LBT}
     if pack is not None:
         recipes |= {"gan@pacgan": pacgan_2d(1), "pacgan@pacgan": pacgan_2d(pack)}
     return {
@@ -79,11 +91,15 @@ def suite_preset(data: dict[str, Any], iterations: int, every: int, pack: int | 
 # The 2-D presets; :data:`PRESETS` (the registry, below) holds these, the image ones and the extensions'.
 CORE_PRESETS: dict[str, dict[str, Any]] = {
     # Fast default: same networks and objective, cheaper exact estimator (see docs/presets.md).
-    "ring": {
-        "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
-        "model": {"estimator": "mixture", "mixture_components": 64},
-        "train": {"iterations": 3000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 2e-3},
-        "lbt": {"unroll_steps": 5, "n_est": 1, "est_steps": 5, "est_lr": 1e-2, "est_lr_mult": 1.0},
+    "ring": {"data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1}, **DEFAULT_RECIPE},
+    # A point cloud (the two moons by default; data.name=npy / csv / circles / ...) under the
+    # default recipe, with the teachers a user would compare as recipes: lbt@kde, lbt@flow, and the
+    # same teachers fitted to the data directly (mle, mle@kde, mle@flow; docs/results.md).
+    "points": {
+        "data": {"name": "moons"},
+        **DEFAULT_RECIPE,
+        "eval": {"every": 500},
+        "recipes": {"lbt@kde": KDE_LBT, "mle@kde": KDE_LBT, "lbt@flow": FLOW_LBT, "mle@flow": FLOW_LBT},
     },
     "ring-kde": {  # the paper's ring taught through the closed-form kernel-density teacher
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},

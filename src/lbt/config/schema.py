@@ -16,50 +16,48 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lbt.errors import LBTError
+from lbt.models.discriminators import DiscriminatorConfig
+from lbt.models.generators import GeneratorConfig
+from lbt.models.teachers.flow import FlowConfig
+from lbt.models.teachers.kde import KDEConfig
+from lbt.models.teachers.mixture import MixtureConfig
+from lbt.models.teachers.vae import VAEConfig
 from lbt.registry import Registry
 
 
 @dataclass
 class DataConfig:
-    name: str = "ring"  # ring | grid | npy | mnist | stacked-mnist | folder | cifar10 (lbt.datasets)
+    # ring | grid | npy | csv | moons | circles | swissroll | gaussians8 | rings | mnist | stacked-mnist
+    # | folder | cifar10 (lbt.datasets)
+    name: str = "ring"
     modes: int = 8
     radius: float = 1.0  # ring
     spacing: float = 0.2  # grid
     std: float = 0.1
-    path: str = ""  # npy: an (N, D) array of points; folder: a folder of images; cifar10: the archive
+    path: str = ""  # npy / csv: an (N, D) table of points; folder: a folder of images; cifar10: the archive
     image_size: int = 32  # folder / cifar10: images resized (shorter side) and centre-cropped to this
     channels: int = 3  # folder / cifar10: 3 (RGB) or 1 (greyscale)
     on_bad_file: str = "skip"  # folder: an undecodable file is skipped (counted, one warning) | error
     # mnist / stacked-mnist: none (grey levels) | dynamic (Bernoulli draw per batch) | static (one
     # fixed draw of the data set); held-out likelihoods use the same binarisation (docs/images.md)
     binarize: str = "none"
+    # Point clouds (npy, csv and the built-in densities; lbt.datasets.points, docs/usage.md):
+    holdout: float = 0.2  # fraction of the rows held out for the metrics, never trained on
+    holdout_seed: int = 0  # the data's seed (not the run's): the held-out split; draws a built-in density
+    standardize: bool = True  # train on (x - mean) / std of the training rows (a constant column: std 1)
+    points: int = 20_000  # built-in densities (moons, circles, ...): rows drawn
+    noise: float = (
+        -1.0
+    )  # built-in densities: noise std; < 0: the set's own (moons 0.05, gaussians8 0.02, ...)
 
 
 @dataclass
-class ModelConfig:
-    generator: str = "mlp"
-    z_dim: int = 256
-    gen_hidden: int = 128
-    estimator: str = "vae"  # vae | mixture | gaussian | kde
+class ModelConfig(GeneratorConfig, VAEConfig, MixtureConfig, KDEConfig, FlowConfig):
+    """The ``model`` section: which generator, teacher and discriminator, and each part's own keys,
+    declared beside its builder (``KDEConfig`` with the kernel-density teacher, ...)."""
+
+    estimator: str = "vae"  # the teacher: vae | mixture | gaussian | kde | flow (lbt.models.ESTIMATORS)
     discriminator: str = "mlp"  # GAN-family methods (lbt.models.DISCRIMINATORS)
-    est_hidden: int = 128
-    vae_latent: int = 32
-    vae_x_var: float = 1e-3
-    vae_x_var_final: float = -1.0  # > 0: decoder variance annealed geometrically to this value
-    vae_anneal_steps: int = 0  # ... over this many iterations
-    mixture_components: int = 64
-    mixture_init_std: float = 0.5
-    mixture_init: str = "random"  # random | samples (means re-initialised at generator samples)
-    gen_layers: int = 2  # MLP generator hidden layers (paper: 2)
-    gen_activation: str = "tanh"  # MLP generator activation (paper: tanh)
-    kde_bandwidth: float = 0.05  # kernel-density teacher: bandwidth (start of an anneal)
-    kde_rule: str = "fixed"  # fixed | anneal (geometric to kde_bandwidth_final) | scott
-    kde_bandwidth_final: float = 0.05
-    kde_anneal_steps: int = 0
-    kde_relative: bool = False  # bandwidths in units of the data's standard deviation
-    flow_kind: str = "nsf"  # flow teacher (zuko): nsf | maf
-    flow_transforms: int = 3
-    flow_hidden: int = 64  # width of the two hidden layers of each transform's network
 
 
 @dataclass
@@ -117,15 +115,13 @@ class LBTConfig:
 
 
 @dataclass
-class GANConfig:
-    """The GAN-family baselines and LBT-GAN (docs/methods.md says where each default comes from)."""
+class GANConfig(DiscriminatorConfig):
+    """The GAN-family baselines and LBT-GAN, and the discriminator's keys (``DiscriminatorConfig``,
+    beside its builders); docs/methods.md says where each default comes from."""
 
     gen_lr: float = 1e-3  # generator lr of the pure GAN baselines (LBT-GAN uses train.gen_lr)
     disc_lr: float = 1e-4  # discriminator (and VEEGAN reconstructor: gen_lr) Adam lr
     disc_steps: int = 1  # discriminator updates per iteration
-    disc_hidden: int = 128
-    disc_layers: int = 2
-    disc_activation: str = "relu"  # relu | tanh | leaky_relu
     unroll_steps: int = 5  # Unrolled GAN: K discriminator steps differentiated through
     pack: int = 2  # PacGAN: samples per discriminator input
     recon_weight: float = 1.0  # VEEGAN: weight of the latent reconstruction loss
@@ -135,8 +131,6 @@ class GANConfig:
     lbt_gan_warmup_fit: bool = True  # E learns during the warm-up (official image code: no)
     lbt_gan_pack: int = 1  # LBT-GAN: samples per discriminator input (PacGAN's packing; 1: none)
     lbt_gan_teach_every: int = 1  # LBT-GAN: fit E and teach on every N-th iteration, GAN-only between
-    maxout_pieces: int = 5  # model.discriminator=maxout: linear pieces per hidden unit
-    init_std: float = 0.0  # > 0: N(0, init_std) dense weights, zero biases (GAN baselines); 0: Glorot
     simultaneous: bool = False  # gan / unrolled-gan / pacgan: G and D step from the same point
 
 
@@ -152,6 +146,10 @@ class EvalConfig:
     fd_samples: int = 10_000  # generator samples (at most) for fd_classifier (mnist, stacked-mnist)
     inception_weights: str = ""  # local TorchScript Inception-v3 (inception-2015-12-05.pt): fid / kid / IS
     inception_samples: int = 10_000  # generator and real images for fid / kid / inception_score (final)
+    # Point clouds (lbt.metrics.points): precision / recall / energy distance on at most this many
+    # generated and held-out points per evaluation (and the floors on as many), whatever eval.samples
+    point_samples: int = 2000
+    knn_k: int = 3  # precision / recall: each point's ball reaches its k-th nearest neighbour
 
 
 @dataclass
@@ -259,6 +257,7 @@ def choices(key: str) -> tuple[str, ...] | None:
 POSITIVE = {
     "data.modes", "data.radius", "data.spacing", "data.std", "data.image_size", "data.channels",
     "model.z_dim", "model.gen_hidden", "model.est_hidden", "model.vae_latent", "model.vae_x_var",
+    "model.vae_prior_std",
     "model.mixture_components", "model.mixture_init_std", "model.gen_layers",
     "model.kde_bandwidth", "model.kde_bandwidth_final",
     "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
@@ -268,20 +267,22 @@ POSITIVE = {
     "gan.unroll_steps", "gan.pack", "gan.lbt_gan_pack", "gan.lbt_gan_teach_every", "gan.rec_hidden",
     "gan.maxout_pieces",
     "eval.every", "eval.train_samples", "eval.samples", "train.dist_timeout",
-    "eval.fd_samples", "eval.inception_samples",
+    "eval.fd_samples", "eval.inception_samples", "eval.point_samples", "eval.knn_k", "data.points",
     "images.gen_base", "images.gen_hidden", "images.gen_kernel", "images.disc_width", "images.test_images",
     "images.iw_images", "images.iw_samples", "images.grid",
 }  # fmt: skip
 UNIT_INTERVAL = {
     "train.beta1", "train.beta2", "train.gen_ema", "train.est_ema", "eval.target_quality",
-    "train.rollback_lr_factor", "train.gen_lr_hold",
+    "train.rollback_lr_factor", "train.gen_lr_hold", "data.holdout",
 }  # fmt: skip
 NON_NEGATIVE = {
+    "data.holdout_seed",
     "lbt.fit_adam_eps",
     "lbt.unroll_steps",  # 0: a closed-form teacher (kde) needs no inner steps
     "lbt.n_est",
     "model.kde_anneal_steps",
     "model.vae_anneal_steps",
+    "model.vae_prior_components",
     "lbt.est_lr_anneal_steps",
     "train.time_limit",
     "train.checkpoint_every",
@@ -313,6 +314,23 @@ def removed_error(key: str, value: Any = None) -> LBTError:
     shown = key if value is None else f"{key}={value!r}"
     return LBTError(f"{shown} was removed in this version; it last existed in commit {REMOVED[key][1]}: "
                     "notes/journal.md")  # fmt: skip
+
+
+# Keys added later whose default changed what a run does (dotted key -> the behaviour before them):
+# a config mapping written before a key existed gets the old behaviour, so an old run resumes and
+# evaluates as it was trained (point clouds were neither split nor standardised before 2026-12-06).
+ADDED: dict[str, Any] = {"data.holdout": 0.0, "data.standardize": False}
+
+
+def as_written(values: dict[str, Any]) -> dict[str, Any]:
+    """An old run's config mapping as this version reads it: removed keys dropped
+    (:func:`drop_removed`), keys added since then at the behaviour of their day (:data:`ADDED`)."""
+    out = drop_removed(values)
+    for key, old in ADDED.items():
+        section, name = key.split(".")
+        if isinstance(out.get(section), dict) and name not in out[section]:
+            out[section] = {**out[section], name: old}
+    return out
 
 
 def drop_removed(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -444,6 +462,8 @@ def validate(cfg: Config) -> Config:
                        "mixture with model.mixture_init=samples); other teachers need K >= 1")  # fmt: skip
     if cfg.data.name == "npy" and not cfg.data.path:
         raise LBTError("data.name=npy needs data.path=FILE.npy (an N x D array of points)")
+    if cfg.data.name == "csv" and not cfg.data.path:
+        raise LBTError("data.name=csv needs data.path=FILE.csv (rows of comma-separated numbers)")
     if cfg.data.name == "folder" and not cfg.data.path:
         raise LBTError("data.name=folder needs data.path=DIR (a folder of PNG/JPEG images)")
     if cfg.data.binarize != "none" and cfg.data.name not in ("mnist", "stacked-mnist"):
@@ -455,6 +475,8 @@ def validate(cfg: Config) -> Config:
         n = int(cfg.data.modes**0.5 + 0.5)
         if n * n != cfg.data.modes:
             raise LBTError(f"data.modes={cfg.data.modes} is not a square number; a grid needs n x n")
+    if cfg.eval.point_samples <= cfg.eval.knn_k:
+        raise LBTError(f"eval.point_samples={cfg.eval.point_samples} must exceed eval.knn_k={cfg.eval.knn_k}")
     if cfg.eval.samples < 2 or cfg.eval.train_samples < 2:
         raise LBTError("eval.samples and eval.train_samples must be at least 2")
     return cfg

@@ -1,18 +1,22 @@
-"""Data sets by name (``data.name``): 2-D mixtures and point clouds, and images (:mod:`lbt.datasets.images`).
+"""Data sets by name (``data.name``): 2-D mixtures, point clouds (:mod:`lbt.datasets.points`: a user's
+``.npy`` / ``.csv`` and the built-in densities) and images (:mod:`lbt.datasets.images`).
 
 A :class:`DataSet` has ``dim`` and ``sample(n)`` (a batch of flat float rows, drawn from the global
 RNG). A Gaussian mixture also exposes ``means`` and ``std``, which the 2-D metrics score against; a
 data set may instead score and draw itself (:class:`EvaluatesItself`, :class:`DrawsFigures`), and
-the loop then calls those in place of the 2-D metrics and plots (the image data sets do).
+the loop then calls those in place of the 2-D metrics and plots (the point clouds and images do).
+A data set that trains on rescaled rows maps samples back to its own units (:class:`HasUnits`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from lbt.datasets.densities import DENSITIES
 from lbt.datasets.images import CIFAR10Images, FolderImages, MNISTImages, StackedMNIST
-from lbt.datasets.toy import Mixture, PointCloud, grid, load_points, ring
+from lbt.datasets.points import PointCloud, csv_data, density_data, load_points, npy_data
+from lbt.datasets.toy import Mixture, grid, ring
 from lbt.registry import Registry
 
 if TYPE_CHECKING:
@@ -51,10 +55,23 @@ class DrawsFigures(Protocol):
     def figures(self, method: Method, out_dir: Path, history: list[dict[str, float]]) -> None: ...
 
 
+@runtime_checkable
+class HasUnits(Protocol):
+    """A data set that trains on rescaled rows (a standardised point cloud): ``to_data_units`` maps
+    the generator's samples back for what a person sees (``Trainer.sample``, figures, metrics), and
+    ``units()`` is the record of the rescaling a run keeps (standardization.json)."""
+
+    def to_data_units(self, x: Tensor) -> Tensor: ...
+
+    def units(self) -> dict[str, Any]: ...
+
+
 DATASETS: Registry[Callable[[Config], DataSet]] = Registry("data.name", {
     "ring": lambda c: ring(c.data.modes, c.data.radius, c.data.std),
     "grid": lambda c: grid(c.data.modes, c.data.spacing, c.data.std),
-    "npy": lambda c: load_points(c.data.path),
+    "npy": npy_data,
+    "csv": csv_data,
+    **{name: density_data(name) for name in DENSITIES},
     "mnist": MNISTImages,
     "stacked-mnist": StackedMNIST,
     "folder": FolderImages,
@@ -72,6 +89,7 @@ __all__ = [
     "DataSet",
     "DrawsFigures",
     "EvaluatesItself",
+    "HasUnits",
     "Mixture",
     "PointCloud",
     "grid",

@@ -1,12 +1,13 @@
-"""2-D benchmark distributions: the paper's ring and grid Gaussian mixtures, and user point clouds."""
+"""2-D benchmark distributions: the paper's ring and grid Gaussian mixtures.
+
+Point clouds (a user's points, the built-in densities) are :mod:`lbt.datasets.points`.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -62,47 +63,3 @@ def grid(modes: int = 100, spacing: float = 0.2, std: float = 0.01) -> Mixture:
     axis = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
     gx, gy = torch.meshgrid(axis, axis, indexing="ij")
     return Mixture(torch.stack([gx.flatten(), gy.flatten()], 1).float(), std, "grid")
-
-
-@dataclass
-class PointCloud:
-    """A user's samples (N x D) from a ``.npy`` file, drawn from with replacement.
-
-    It has no known modes, so the mode metrics are skipped for it.
-    """
-
-    points: Tensor
-    name: str = "points"
-    means = None
-    std = None
-
-    @property
-    def dim(self) -> int:
-        return self.points.shape[1]
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.points[torch.randint(0, len(self.points), (n,), generator=generator)]
-
-    def extent(self, margin: float | None = None) -> tuple[float, float, float, float]:
-        lo = self.points.min(0).values
-        hi = self.points.max(0).values
-        m = margin if margin is not None else 0.1 * float((hi - lo).max())
-        return float(lo[0]) - m, float(hi[0]) + m, float(lo[1]) - m, float(hi[1]) + m
-
-
-def load_points(path: str | Path) -> PointCloud:
-    """Read an (N, D) float array; every failure becomes one clear :class:`LBTError`."""
-    p = Path(path)
-    if not p.is_file():
-        raise LBTError(f"data file not found: {p} (data.path must name an existing .npy file)")
-    try:
-        arr = np.load(p, allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for bad files
-        raise LBTError(f"cannot read {p} as a .npy array: {exc}") from None
-    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
-        raise LBTError(f"{p} holds an array of shape {arr.shape}; expected (N, D) with N >= 2")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise LBTError(f"{p} holds dtype {arr.dtype}; expected numbers")
-    if not np.isfinite(arr).all():
-        raise LBTError(f"{p} contains NaN or infinite values")
-    return PointCloud(torch.as_tensor(arr, dtype=torch.float32), name=p.stem)

@@ -220,6 +220,12 @@ METRIC_LABELS: tuple[tuple[str, str, str, int], ...] = (
     ("elbo_test", "test ELBO", "elbo_test", 1),
     ("iwae_test", "test IWAE bound", "iwae_test", 1),
     ("elbo_data", "estimator log-likelihood of data", "ll_data", 3),
+    # point clouds (lbt.metrics.points)
+    ("precision", "precision", "prec", 3),
+    ("recall", "recall", "rec", 3),
+    ("energy_distance", "energy distance", "ed", 4),
+    ("heldout_loglik", "held-out log-likelihood", "ll_held", 3),
+    ("heldout_elbo", "held-out ELBO", "elbo_held", 3),
 )
 
 
@@ -232,5 +238,8 @@ def describe(
         out.append(("modes", f"{int(m['modes_covered'])}/{int(m['modes_total'])}"))
     for key, long, brief, decimals in METRIC_LABELS:
         if key in m and (keys is None or key in keys):
-            out.append((brief if short else long, f"{float(m[key]):.{decimals}f}"))
+            text = f"{float(m[key]):.{decimals}f}"
+            if not short and f"{key}_floor" in m:  # a point cloud's data-against-data value beside it
+                text += f" (data vs data {float(m[key + '_floor']):.{decimals}f})"
+            out.append((brief if short else long, text))
     return out

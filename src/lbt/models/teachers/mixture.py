@@ -7,6 +7,7 @@ through them is less noisy than through a VAE; the mixture is the teacher of the
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -16,6 +17,33 @@ from lbt.models.teachers.adapt import TeacherModule
 
 if TYPE_CHECKING:
     from lbt.config import Config
+
+
+@dataclass
+class MixtureConfig:
+    """The mixture teacher's ``model.mixture_*`` keys (part of ``model``)."""
+
+    mixture_components: int = 64
+    mixture_init_std: float = 0.5
+    mixture_init: str = "random"  # random | samples (means re-initialised at generator samples)
+
+
+# Above this many coordinates the squared distances come from matrix products (memory B x C, not
+# B x C x D); at or below it the direct broadcast keeps the 2-D presets' numbers bit for bit.
+MATMUL_ABOVE_DIM = 16
+
+
+def diag_mixture_log_prob(x: Tensor, means: Tensor, log_stds: Tensor, log_weights: Tensor) -> Tensor:
+    """log sum_c w_c N(x; m_c, diag(s_c^2)) per row of ``x`` (B, D); ``means``/``log_stds`` (C, D)."""
+    d = x.shape[-1]
+    if d <= MATMUL_ABOVE_DIM:
+        z = (x[:, None, :] - means) * torch.exp(-log_stds)  # (B, C, D)
+        log_comp = (-0.5 * z**2 - log_stds).sum(-1) - 0.5 * d * math.log(2 * math.pi)
+    else:  # sum_d (x_d - m_cd)^2 p_cd = x^2 p^T - 2 x (m p)^T + sum_d m^2 p, with p = 1 / s^2
+        prec = torch.exp(-2 * log_stds)
+        sq = (x**2) @ prec.T - 2 * x @ (means * prec).T + (means**2 * prec).sum(-1)
+        log_comp = -0.5 * sq.clamp_min(0) - log_stds.sum(-1) - 0.5 * d * math.log(2 * math.pi)
+    return torch.logsumexp(log_comp + log_weights, dim=-1)
 
 
 class GaussianEstimator(TeacherModule):
@@ -59,9 +87,7 @@ class MixtureEstimator(TeacherModule):
         self.logits = nn.Parameter(torch.zeros(components))
 
     def forward(self, x: Tensor) -> Tensor:
-        z = (x[:, None, :] - self.means) * torch.exp(-self.log_stds)  # (B, C, D)
-        log_comp = (-0.5 * z**2 - self.log_stds).sum(-1) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
-        return torch.logsumexp(log_comp + torch.log_softmax(self.logits, 0), dim=-1)
+        return diag_mixture_log_prob(x, self.means, self.log_stds, torch.log_softmax(self.logits, 0))
 
     def refit(self, x: Tensor) -> dict[str, Tensor]:
         """Means placed at generator samples (the 'random sample' init of k-means).
@@ -81,7 +107,7 @@ class MixtureEstimator(TeacherModule):
 
 
 def build_mixture(cfg: Config, x_dim: int) -> MixtureEstimator:
-    m = cfg.model
+    m: MixtureConfig = cfg.model
     return MixtureEstimator(x_dim, m.mixture_components, init_std=m.mixture_init_std,
                             init_from_samples=m.mixture_init == "samples")  # fmt: skip
 
