@@ -31,10 +31,12 @@ def _cuda_devices(device: torch.device | str | None) -> list[int]:
 
 
 @contextmanager
-def forked(seed: int, device: torch.device | str | None = None) -> Iterator[None]:
-    """Run the block seeded by ``seed``, leaving the CPU and ``device``'s generators as they were."""
+def forked(seed: int | None, device: torch.device | str | None = None) -> Iterator[None]:
+    """Run the block seeded by ``seed`` (None: from the current state), leaving the CPU and
+    ``device``'s generators as they were: the one way the package draws on a side stream."""
     with torch.random.fork_rng(devices=_cuda_devices(device)):
-        torch.manual_seed(seed)
+        if seed is not None:
+            torch.manual_seed(seed)
         yield
 
 

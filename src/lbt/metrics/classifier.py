@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lbt import rng
 from lbt.datasets.mnist import FILES, load_mnist
 from lbt.rundir import atomic_write_bytes, atomic_write_text
 
@@ -95,8 +96,7 @@ def train_classifier(directory: str | Path | None = None, epochs: int = 2, seed:
     x, y = _to_tensor(images), torch.from_numpy(labels.astype(np.int64))
     gen = torch.Generator().manual_seed(seed)
     batch = 128
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with rng.forked(seed):
         model = DigitNet()
         opt = torch.optim.Adam(model.parameters(), lr=3e-3)
         sched = torch.optim.lr_scheduler.OneCycleLR(

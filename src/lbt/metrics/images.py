@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lbt import rng
 from lbt.datasets.stacked import CHANNEL, MODES, mode_index
 from lbt.errors import LBTError
 from lbt.methods.base import Teaches
@@ -296,9 +297,8 @@ class InceptionMetrics:
         ref, d = self.reference, self.reference.shape[1]
         subset = min(self.kid_subset_size, len(ref), len(pool))
         opts = {"sync_on_compute": False}  # each rank (torchrun) scores its own copy
-        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]), one_thread():
+        with warnings.catch_warnings(), rng.forked(0), one_thread():
             warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-            torch.manual_seed(0)
             fid = FrechetInceptionDistance(feature=_Given(d), **opts)
             kid = KernelInceptionDistance(
                 feature=_Given(d), subsets=self.kid_subsets, subset_size=subset, **opts
@@ -365,9 +365,7 @@ def generate(method: Method, n: int, chunk: int = 2000, side_stream: bool = Fals
     random streams, so that the metrics drawn afterwards see the same random numbers as without."""
     if not side_stream:
         return torch.cat([method.sample(min(chunk, n - i)).cpu() for i in range(0, n, chunk)])
-    dev = device_of(method)
-    cuda = [torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
+    with rng.forked(None, device_of(method)):
         return generate(method, n, chunk)
 
 

@@ -7,6 +7,7 @@ convolutional ones for images are in :mod:`lbt.models.images`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
@@ -15,6 +16,17 @@ from lbt.models.generators import ACTIVATIONS, glorot_, mlp
 
 if TYPE_CHECKING:
     from lbt.config import Config
+
+
+@dataclass
+class DiscriminatorConfig:
+    """The 2-D discriminators' keys (part of the ``gan`` section)."""
+
+    disc_hidden: int = 128
+    disc_layers: int = 2
+    disc_activation: str = "relu"  # relu | tanh | leaky_relu
+    maxout_pieces: int = 5  # model.discriminator=maxout: linear pieces per hidden unit
+    init_std: float = 0.0  # > 0: N(0, init_std) dense weights, zero biases (GAN baselines); 0: Glorot
 
 
 class Maxout(nn.Module):
@@ -53,11 +65,11 @@ def normal_init_(module: nn.Module, std: float) -> nn.Module:
 # -- builders: ``model.discriminator=NAME`` (registered in lbt.models.DISCRIMINATORS) -------------
 def build_mlp_discriminator(cfg: Config, in_dim: int) -> nn.Module:
     """``mlp``: ``gan.disc_layers`` hidden layers of ``gan.disc_hidden``, Glorot-initialised."""
-    g = cfg.gan
+    g: DiscriminatorConfig = cfg.gan
     return glorot_(mlp([in_dim] + [g.disc_hidden] * g.disc_layers + [1], ACTIVATIONS[g.disc_activation]))
 
 
 def build_maxout_discriminator(cfg: Config, in_dim: int) -> nn.Module:
     """``maxout``: PacGAN's 2-D discriminator, ``gan.maxout_pieces`` pieces per hidden unit."""
-    g = cfg.gan
+    g: DiscriminatorConfig = cfg.gan
     return maxout_discriminator(in_dim, g.disc_hidden, g.disc_layers, g.maxout_pieces)

@@ -8,6 +8,7 @@ one from a config and :mod:`lbt.models` names them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -15,6 +16,17 @@ from torch import Tensor, nn
 
 if TYPE_CHECKING:
     from lbt.config import Config
+
+
+@dataclass
+class GeneratorConfig:
+    """The MLP generators' keys (part of ``model``)."""
+
+    generator: str = "mlp"  # lbt.models.GENERATORS
+    z_dim: int = 256
+    gen_hidden: int = 128
+    gen_layers: int = 2  # hidden layers (paper: 2)
+    gen_activation: str = "tanh"  # (paper: tanh)
 
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh) -> nn.Sequential:
@@ -77,11 +89,11 @@ class MLPGenerator(nn.Module):
 # -- builders: ``model.generator=NAME`` (registered in lbt.models) ----------------------------------
 def build_mlp_generator(cfg: Config, x_dim: int) -> MLPGenerator:
     """``mlp``: the paper's generator (``model.gen_layers`` layers of ``model.gen_hidden``)."""
-    m = cfg.model
+    m: GeneratorConfig = cfg.model
     return MLPGenerator(m.z_dim, x_dim, m.gen_hidden, m.gen_layers, m.gen_activation)
 
 
 def build_mlp_bn_generator(cfg: Config, x_dim: int) -> MLPGenerator:
     """``mlp-bn``: the same with batch norm in every hidden layer (PacGAN's 2-D generator)."""
-    m = cfg.model
+    m: GeneratorConfig = cfg.model
     return MLPGenerator(m.z_dim, x_dim, m.gen_hidden, m.gen_layers, m.gen_activation, batchnorm=True)

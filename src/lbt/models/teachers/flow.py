@@ -10,6 +10,7 @@ parameters. :class:`FlowTeacher` therefore builds the distribution and evaluates
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -21,6 +22,15 @@ if TYPE_CHECKING:
     from lbt.config import Config
 
 FLOW_KINDS = ("nsf", "maf")
+
+
+@dataclass
+class FlowConfig:
+    """The flow teacher's ``model.flow_*`` keys (part of ``model``)."""
+
+    flow_kind: str = "nsf"  # nsf | maf (zuko)
+    flow_transforms: int = 3
+    flow_hidden: int = 64  # width of the two hidden layers of each transform's network
 
 
 def make_flow(x_dim: int, kind: str = "nsf", transforms: int = 3, hidden: int = 64) -> nn.Module:
@@ -56,5 +66,5 @@ class FlowTeacher(TeacherModule):
 
 def build_flow(cfg: Config, x_dim: int) -> FlowTeacher:
     """``model.estimator=flow`` from the ``model.flow_*`` keys."""
-    m = cfg.model
+    m: FlowConfig = cfg.model
     return FlowTeacher(x_dim, m.flow_kind, m.flow_transforms, m.flow_hidden)

@@ -12,6 +12,7 @@ the bandwidths are multiples of the real data's standard deviation (measured onc
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,6 +25,17 @@ if TYPE_CHECKING:
     from lbt.config import Config
 
 BANDWIDTH_RULES = ("fixed", "anneal", "scott")
+
+
+@dataclass
+class KDEConfig:
+    """The kernel-density teacher's ``model.kde_*`` keys (part of ``model``)."""
+
+    kde_bandwidth: float = 0.05  # the bandwidth (start of an anneal)
+    kde_rule: str = "fixed"  # fixed | anneal (geometric to kde_bandwidth_final) | scott
+    kde_bandwidth_final: float = 0.05
+    kde_anneal_steps: int = 0
+    kde_relative: bool = False  # bandwidths in units of the data's standard deviation
 
 
 class _GaussianLogSumExp(torch.autograd.Function):
@@ -161,6 +173,6 @@ class KDETeacher(TeacherModule):
 
 def build_kde(cfg: Config, x_dim: int) -> KDETeacher:
     """``model.estimator=kde`` from the ``model.kde_*`` keys."""
-    m = cfg.model
+    m: KDEConfig = cfg.model
     return KDETeacher(x_dim, m.kde_bandwidth, rule=m.kde_rule, bandwidth_final=m.kde_bandwidth_final,
                       anneal_steps=m.kde_anneal_steps, relative=m.kde_relative)  # fmt: skip

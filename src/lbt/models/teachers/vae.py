@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from lbt.errors import LBTError
 from lbt.models.generators import glorot_, mlp
 from lbt.models.teachers.adapt import TeacherModule
+from lbt.models.teachers.mixture import diag_mixture_log_prob
 
 if TYPE_CHECKING:
     from lbt.config import Config
+
+
+@dataclass
+class VAEConfig:
+    """The VAE teacher's ``model.vae_*`` keys and its width (part of ``model``)."""
+
+    est_hidden: int = 128  # hidden width of the encoder and the decoder
+    vae_latent: int = 32
+    vae_x_var: float = 1e-3
+    vae_x_var_final: float = -1.0  # > 0: decoder variance annealed geometrically to this value
+    vae_anneal_steps: int = 0  # ... over this many iterations
+    vae_prior_components: int = 0  # > 0: a learned Gaussian-mixture prior of this many components
+    vae_prior_std: float = 0.1  # ... each component's initial standard deviation
+    vae_residual: bool = False  # decoder mean z + MLP(z) (latent = data dimension), from the identity
 
 
 class VAE(TeacherModule):
@@ -25,6 +42,11 @@ class VAE(TeacherModule):
     over ``anneal_steps`` iterations (:meth:`schedule`): a wide decoder is a smooth density that
     every generated sample feels, as the kernel density's wide bandwidth is, and it sharpens to
     the modes' own width. The variance is a buffer, so a checkpoint carries it.
+
+    With ``prior_components > 0`` the prior is a learned mixture of that many diagonal Gaussians
+    in the latent space (a Gaussian-mixture VAE) and the KL term is estimated with the same one
+    sample, ``log q(z|x) - log p(z)``: a prior component answers to the samples whose codes fall
+    near it, so the teacher's response to one sample is local, as a kernel's is.
     """
 
     def __init__(
@@ -36,15 +58,28 @@ class VAE(TeacherModule):
         *,
         x_var_final: float = -1.0,
         anneal_steps: int = 0,
+        prior_components: int = 0,
+        prior_std: float = 0.1,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         self.latent = latent
         self.x_var0 = x_var
         self.x_var1 = x_var if x_var_final <= 0 else x_var_final
         self.anneal_steps = anneal_steps
+        self.prior_components = prior_components
         self.encoder = glorot_(mlp([x_dim, hidden, hidden, 2 * latent]))
         self.decoder = glorot_(mlp([latent, hidden, hidden, x_dim]))
+        self.residual = residual
+        if residual:  # decoder mean z + MLP(z), starting at the identity
+            if latent != x_dim:
+                raise LBTError(f"model.vae_residual needs model.vae_latent = the data's dimension ({x_dim})")
+            nn.init.zeros_(self.decoder[-1].weight)
         self.register_buffer("x_var", torch.tensor(float(x_var)))
+        if prior_components > 0:
+            self.prior_means = nn.Parameter(torch.randn(prior_components, latent))
+            self.prior_log_stds = nn.Parameter(torch.full((prior_components, latent), math.log(prior_std)))
+            self.prior_logits = nn.Parameter(torch.zeros(prior_components))
         self._register_load_state_dict_pre_hook(self._default_x_var)
 
     def _default_x_var(self, state: dict, prefix: str, *_: object) -> None:
@@ -60,7 +95,7 @@ class VAE(TeacherModule):
     def forward(self, x: Tensor) -> Tensor:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        x_mean = self.decoder(z)
+        x_mean = self.decode(z)
         d = x.shape[-1]
         # A constant variance stays a Python number (the arithmetic as it always was); an annealed
         # one is read from its buffer.
@@ -69,6 +104,13 @@ class VAE(TeacherModule):
             torch.log(2 * math.pi * x_var) if isinstance(x_var, Tensor) else math.log(2 * math.pi * x_var)
         )
         log_px = -0.5 * (log_norm + ((x - x_mean) ** 2).sum(-1) / x_var)
+        if self.prior_components:  # one-sample KL to the learned mixture prior
+            eps = (z - mu) * torch.exp(-0.5 * logvar)
+            log_q = (-0.5 * eps**2 - 0.5 * logvar).sum(-1) - 0.5 * self.latent * math.log(2 * math.pi)
+            log_p = diag_mixture_log_prob(
+                z, self.prior_means, self.prior_log_stds, torch.log_softmax(self.prior_logits, 0)
+            )
+            return log_px - (log_q - log_p)
         kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
         return log_px - kl
 
@@ -77,13 +119,19 @@ class VAE(TeacherModule):
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
         """Decoder means at prior draws (what the official code plots as the estimator's samples)."""
-        z = torch.randn(
-            n, self.latent, device=self.decoder[0].weight.device, dtype=self.decoder[0].weight.dtype
-        )
-        return self.decoder(z)
+        w = self.decoder[0].weight
+        z = torch.randn(n, self.latent, device=w.device, dtype=w.dtype)
+        if self.prior_components:
+            idx = torch.multinomial(torch.softmax(self.prior_logits, 0), n, replacement=True)
+            z = self.prior_means[idx] + torch.exp(self.prior_log_stds[idx]) * z
+        return self.decode(z)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return z + self.decoder(z) if self.residual else self.decoder(z)
 
 
 def build_vae(cfg: Config, x_dim: int) -> VAE:
-    m = cfg.model
+    m: VAEConfig = cfg.model
     return VAE(x_dim, m.vae_latent, m.est_hidden, m.vae_x_var, x_var_final=m.vae_x_var_final,
-               anneal_steps=m.vae_anneal_steps)  # fmt: skip
+               anneal_steps=m.vae_anneal_steps, prior_components=m.vae_prior_components,
+               prior_std=m.vae_prior_std, residual=m.vae_residual)  # fmt: skip
