@@ -413,23 +413,18 @@ def table_csv(rows: list[Summary], budget: str) -> str:
 
 # -- figures -------------------------------------------------------------------------------------
 def _samples(run: Path, n: int) -> np.ndarray:
-    """``n`` samples from a finished run's checkpoint (reproducible)."""
-    import torch
-
+    """``n`` samples from a finished run's checkpoint (reproducible; a GPU run opens on the CPU)."""
+    from lbt import rng
     from lbt.train import Trainer
 
-    cfg = config_mod.load(run / "config.yaml")
-    trainer = Trainer(cfg, out_dir=None, progress=False)
-    trainer.load_state(rundir.load_checkpoint(run / rundir.CHECKPOINT))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    trainer = Trainer.resume(run, progress=False, cpu_fallback=True)
+    with rng.forked(trainer.cfg.seed):
         return trainer.sample(n).numpy()
 
 
 def figures(out: Path, runs: dict[str, list[Path]], n_samples: int = 50_000) -> list[Path]:
     """density.png (first seed of each method) and curves.png (all seeds); 2-D data only."""
-    import torch
-
+    from lbt import rng
     from lbt.datasets import HasUnits, Mixture
     from lbt.plots import curves_figure, density_figure
     from lbt.train import make_data
@@ -446,8 +441,7 @@ def figures(out: Path, runs: dict[str, list[Path]], n_samples: int = 50_000) -> 
     curves_figure(series, out / "curves.png", data.n_modes if is_mix else None, elbo=False)
     written.append(out / "curves.png")
     if data.dim == 2:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+        with rng.forked(0):
             real = data.sample(n_samples)
             real = (data.to_data_units(real) if isinstance(data, HasUnits) else real).numpy()
         panels = [("true", real)]

@@ -1,4 +1,4 @@
-"""The run directory: atomic file writes, provenance, checkpoints, history.
+"""The run directory: atomic file writes, provenance, checkpoints, history, and :class:`RunDirectory`.
 
 Every file is written to a temporary sibling, flushed to disk and renamed over the target, so a
 kill at any moment leaves either the old file or the new one, never a torn one.
@@ -6,15 +6,18 @@ kill at any moment leaves either the old file or the new one, never a torn one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import math
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -165,3 +168,85 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or "method" not in payload or "iteration" not in payload:
         raise LBTError(f"{path} is not an lbt checkpoint{hint}")
     return payload
+
+
+class RunDirectory:
+    """A run's directory while it trains: made on first use, history rows to history.csv and
+    TensorBoard, checkpoints, the final metrics; and, for a new run that crashes before its first
+    checkpoint, taken away again (:meth:`discarded_if_it_crashes_unstarted`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._writer: Any = None
+        self._unstarted: tuple[set[str], list[Path]] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    def open(self, write_files: Callable[[Path], None]) -> None:
+        """Make the directory, call ``write_files(path)`` (config.yaml and the like), start TensorBoard."""
+        if self.is_open:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        made = [p for p in (self.path, *self.path.parents) if not p.exists()]  # deepest first
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LBTError(f"cannot make the run directory {self.path}: {exc.strerror or exc}") from None
+        resumable = (self.path / CHECKPOINT).exists()
+        self._unstarted = None if resumable else ({p.name for p in self.path.iterdir()}, made)
+        write_files(self.path)
+        self._writer = SummaryWriter(str(self.path / "tensorboard"))
+
+    def log(self, history: list[dict[str, float]], iteration: int) -> None:
+        """The history so far to history.csv, its last row to TensorBoard."""
+        write_history(self.path / "history.csv", history)
+        for k, v in history[-1].items():
+            if k != "iteration" and isinstance(v, (int, float)) and math.isfinite(v):
+                self._writer.add_scalar(k, v, iteration)
+        self._writer.flush()
+
+    def save_checkpoint(self, payload: dict[str, Any]) -> None:
+        save_checkpoint(self.path / CHECKPOINT, payload)
+
+    def write_metrics(self, metrics: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        """metrics.json, and events.json where something happened (NaN rollbacks)."""
+        write_json(self.path / "metrics.json", metrics)
+        if events:
+            write_json(self.path / "events.json", events)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    @contextlib.contextmanager
+    def discarded_if_it_crashes_unstarted(self) -> Iterator[None]:
+        """A new run that crashes (out of memory, say) before its first checkpoint leaves nothing:
+        it could not be resumed, and its config.yaml would make ``--out`` refuse the place.
+
+        Only what this run wrote goes (files that were there before stay). An :class:`LBTError`
+        (a NaN stop, an interruption, which checkpoints) leaves the directory as its line says.
+        """
+        try:
+            yield
+        except LBTError:
+            raise
+        except Exception:
+            if self._unstarted is not None and not (self.path / CHECKPOINT).exists():
+                kept, made = self._unstarted
+                self._unstarted = None
+                self.close()
+                for entry in self.path.iterdir():
+                    if entry.name in kept:
+                        continue
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+                for directory in made:  # only directories this run made, and only if now empty
+                    with contextlib.suppress(OSError):
+                        directory.rmdir()
+            raise

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import shutil
 import signal
 import sys
 import time
@@ -23,15 +22,17 @@ import torch
 from torch import Tensor, nn
 
 from lbt import config as config_mod
-from lbt import distributed, rng, rundir
+from lbt import distributed, evaluation, rng, rundir
 from lbt.averaging import WeightAverage
 from lbt.config import Config
-from lbt.datasets import DATASETS, DrawsFigures, EvaluatesItself, HasUnits, Mixture, make_data
+from lbt.datasets import DATASETS, HasUnits, make_data
 from lbt.errors import LBTError
 from lbt.extensions import load_extensions
 from lbt.methods import Adversarial, CompilesTeacher, Method, Teaches, build_method
-from lbt.metrics import describe, protocol_metrics, protocol_samples
+from lbt.metrics import describe
 from lbt.optim import cosine_hold
+from lbt.resume import reopen
+from lbt.signals import Interrupted, NonFiniteError, StopSignals
 
 DATA_BUILDERS = DATASETS  # the registry's name before it moved to lbt.datasets
 
@@ -57,30 +58,6 @@ def lr_scale(cfg: Config, it: int, gen_lr: float | None = None) -> float:
     """
     t = cfg.train
     return cosine_hold(it, t.iterations, t.gen_lr_hold, t.gen_lr_final / (gen_lr or t.gen_lr))
-
-
-def _resume_device(
-    cfg: Config, payload: dict[str, Any], overrides: list[tuple[str, Any]] | None, cpu_fallback: bool = False
-) -> str:
-    """A resumed run stays on the kind of device it trained on unless ``device`` is set again.
-
-    ``cpu_fallback`` (an evaluation, which continues nothing): a GPU run (``device=cuda``, or
-    ``auto`` that found one) opens on the CPU when no GPU is visible, with a warning, instead of
-    asking for ``--set device=cpu``.
-    """
-    trained_on = payload.get("device")
-    if any(k == "device" for k, _ in overrides or []):
-        return cfg.device
-    wanted = trained_on if cfg.device == "auto" and trained_on is not None else cfg.device
-    if wanted == "cuda" and not torch.cuda.is_available():
-        if cpu_fallback:
-            print("lbt: warning: this run trained on a CUDA GPU and none is visible here; "
-                  "evaluating it on the CPU", file=sys.stderr)  # fmt: skip
-            return "cpu"
-        if cfg.device == "auto":
-            raise LBTError("this run trained on a CUDA GPU and none is visible here; "
-                           "resume with --set device=cpu to continue on the CPU")  # fmt: skip
-    return wanted
 
 
 class Trainer:
@@ -141,9 +118,8 @@ class Trainer:
         self.lr_factor = 1.0  # lowered by NaN rollbacks
         self.rollbacks = 0
         self.events: list[dict[str, Any]] = []
-        self._writer = None
+        self._run_dir: rundir.RunDirectory | None = None
         self._good: dict[str, Any] = {}
-        self._unstarted: tuple[set[str], list[Path]] | None = None  # see _open_run_dir
 
     def _data_parallel(self, passed: Collection[str] = ()) -> None:
         """Under torchrun: the same networks on every rank, each rank drawing its share of every
@@ -201,23 +177,10 @@ class Trainer:
         n = n or self.cfg.eval.samples
         stream = self.cfg.seed * 1_000_003 + self.iteration + seed_offset
         with rng.forked(stream, self.device), self.averaged():
-            out: dict[str, float] = {}
-            if isinstance(self.data, EvaluatesItself):  # images: their own metrics
-                out.update(self.data.evaluate(self.method, n, final=final))
-            else:
-                x = self.sample(protocol_samples(self.cfg.eval, n))  # eval.protocol's count
-                if isinstance(self.data, Mixture):  # the mode metrics need the true means
-                    out.update(protocol_metrics(self.cfg.eval.protocol, x, self.data.means, self.data.std))
-                out["sample_nonfinite_fraction"] = float((~torch.isfinite(x).all(1)).double().mean())
-            out.update(self.method.diagnostics(self.data_fn, min(n, 4096)))
-        return out
+            return evaluation.metrics(self.method, self.data, self.cfg, n, self.sample, self.data_fn, final)
 
     def reached_quality(self, row: dict[str, float]) -> bool:
-        return (
-            "modes_covered" in row
-            and row["modes_covered"] >= row["modes_total"]
-            and row.get("high_quality_fraction", 1.0) >= self.cfg.eval.target_quality
-        )
+        return evaluation.reached_quality(row, self.cfg.eval.target_quality)
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self, iterations: int | None = None) -> dict[str, Any]:
@@ -236,7 +199,7 @@ class Trainer:
         self.method.train()
         t_start = time.perf_counter() - self.wall_seconds
         stop_early = False
-        with _StopSignals() as signals, distributed.guard(), self._discarded_if_it_crashes_unstarted():
+        with StopSignals() as signals, distributed.guard(), self._discarded_if_it_crashes_unstarted():
             try:
                 while self.iteration < total and not stop_early:
                     distributed.fault(self.iteration)
@@ -288,7 +251,7 @@ class Trainer:
         """This state is good: keep it in memory and on disk (the rollback/resume point)."""
         self._good = self._snapshot()
         if self._writes():
-            rundir.save_checkpoint(self.out / rundir.CHECKPOINT, self._good)
+            self.run_dir.save_checkpoint(self._good)
 
     def _non_finite(self, bad: list[str], logs: dict[str, float], bar: Any) -> None:
         cfg = self.cfg.train
@@ -319,11 +282,7 @@ class Trainer:
         row.update(self.evaluate(self.cfg.eval.train_samples))
         self.history.append(row)
         if self._writes():
-            rundir.write_history(self.out / "history.csv", self.history)
-            for k, v in row.items():
-                if k != "iteration" and isinstance(v, (int, float)) and math.isfinite(v):
-                    self._writer.add_scalar(k, v, self.iteration)
-            self._writer.flush()
+            self.run_dir.log(self.history, self.iteration)
         if self.cfg.train.checkpoint_every == 0:
             self._commit_good()
         return row
@@ -344,65 +303,36 @@ class Trainer:
         if self.out is not None:
             self._commit_good()
         if self._writes():
-            rundir.write_json(self.out / "metrics.json", metrics)
-            if self.events:
-                rundir.write_json(self.out / "events.json", self.events)
+            self.run_dir.write_metrics(metrics, self.events)
             self.figures()
-            self._writer.close()
-            self._writer = None
+            self.run_dir.close()
         return metrics
 
     # -- run directory -------------------------------------------------------------------
-    def _open_run_dir(self) -> None:
-        if not self._writes() or self._writer is not None:
-            return
-        from torch.utils.tensorboard import SummaryWriter
+    @property
+    def run_dir(self) -> rundir.RunDirectory:
+        """The run directory's writer for ``self.out`` (made again when ``out`` changes)."""
+        if self._run_dir is None or self._run_dir.path != self.out:
+            self._run_dir = rundir.RunDirectory(self.out)
+        return self._run_dir
 
-        made = [p for p in (self.out, *self.out.parents) if not p.exists()]  # deepest first
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LBTError(f"cannot make the run directory {self.out}: {exc.strerror or exc}") from None
-        resumable = (self.out / rundir.CHECKPOINT).exists()
-        self._unstarted = None if resumable else ({p.name for p in self.out.iterdir()}, made)
+    def _open_run_dir(self) -> None:
+        if self._writes():
+            self.run_dir.open(self._write_run_files)
+
+    def _write_run_files(self, out: Path) -> None:
+        """config.yaml with provenance, and a point cloud's standardisation."""
         meta = rundir.provenance()
         meta["seed"] = self.cfg.seed
         meta["world_size"] = distributed.world()
-        config_mod.save(self.cfg, self.out / "config.yaml", meta)
+        config_mod.save(self.cfg, out / "config.yaml", meta)
         if isinstance(self.data, HasUnits):  # the mean / std the generator's samples are mapped back by
-            rundir.write_json(self.out / "standardization.json", self.data.units())
-        self._writer = SummaryWriter(str(self.out / "tensorboard"))
+            rundir.write_json(out / "standardization.json", self.data.units())
 
-    @contextlib.contextmanager
-    def _discarded_if_it_crashes_unstarted(self) -> Iterator[None]:
-        """A new run that crashes (out of memory, say) before its first checkpoint leaves nothing:
-        it could not be resumed, and its config.yaml would make ``--out`` refuse the place.
-
-        Only what this run wrote goes (files that were there before stay). An :class:`LBTError`
-        (a NaN stop, an interruption, which checkpoints) leaves the directory as its line says.
-        """
-        try:
-            yield
-        except LBTError:
-            raise
-        except Exception:
-            if self._unstarted is not None and not (self.out / rundir.CHECKPOINT).exists():
-                kept, made = self._unstarted
-                self._unstarted = None
-                if self._writer is not None:
-                    self._writer.close()
-                    self._writer = None
-                for entry in self.out.iterdir():
-                    if entry.name in kept:
-                        continue
-                    if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        entry.unlink(missing_ok=True)
-                for directory in made:  # only directories this run made, and only if now empty
-                    with contextlib.suppress(OSError):
-                        directory.rmdir()
-            raise
+    def _discarded_if_it_crashes_unstarted(self) -> contextlib.AbstractContextManager[None]:
+        if not self._writes():
+            return contextlib.nullcontext()
+        return self.run_dir.discarded_if_it_crashes_unstarted()
 
     def checkpoint_payload(self) -> dict[str, Any]:
         """Everything a resume needs; under torchrun a collective (every rank's random streams)."""
@@ -431,7 +361,7 @@ class Trainer:
         if self.out is not None:
             payload = self.checkpoint_payload()
             if self._writes():
-                rundir.save_checkpoint(self.out / rundir.CHECKPOINT, payload)
+                self.run_dir.save_checkpoint(payload)
 
     @classmethod
     def resume(cls, run: str | Path, overrides: list[tuple[str, Any]] | None = None,
@@ -445,21 +375,10 @@ class Trainer:
         visible (``lbt eval``).
         """
         load_extensions()  # before the config: it may hold an extension's section
-        run = Path(run)
-        cfg = config_mod.load(run / "config.yaml")
-        old = copy.deepcopy(cfg)
-        for key, value in overrides or []:
-            config_mod.set_value(cfg, key, value)
-        config_mod.validate(cfg)
-        config_mod.check_resumable(old, cfg)
-        payload = rundir.load_checkpoint(Path(checkpoint) if checkpoint else run / rundir.CHECKPOINT)
-        saved = payload.get("config")
-        if saved is not None:
-            config_mod.check_resumable(config_mod.from_dict(saved), cfg)
-        device = _resume_device(cfg, payload, overrides, cpu_fallback)
+        cfg, payload, device = reopen(run, overrides, checkpoint, cpu_fallback)
         trainer = cls(cfg, out_dir=None, progress=progress, device=device)
         trainer.load_state(payload)
-        trainer.out = run
+        trainer.out = Path(run)
         return trainer
 
     def load_state(self, payload: dict[str, Any]) -> None:
@@ -491,29 +410,12 @@ class Trainer:
                 distributed.seed_rank(self.cfg.seed, self.iteration)
 
     def figures(self) -> None:
-        """density.png (true vs generated, paper Fig. 1) and curves.png (Fig. 2 + ELBOs)."""
-        from lbt.plots import curves_figure, density_figure
-
+        """The data set's figures (2-D: density.png, the paper's Fig. 1, and curves.png, Fig. 2)."""
         if not self._writes():
             return
-        if isinstance(self.data, DrawsFigures):  # images: sample grids, ELBO curves
-            with rng.forked(self.cfg.seed, self.device), self.averaged():
-                self.data.figures(self.method, self.out, self.history)
-            return
-        if self.data.dim != 2:
-            return
-        with rng.forked(self.cfg.seed, self.device):
-            real = self.data.sample(50_000).numpy()
-            fake = self.sample(50_000).numpy()
-        is_mix = isinstance(self.data, Mixture)
-        density_figure(
-            [("true", real), (f"{self.cfg.train.method} (iteration {self.iteration})", fake)],
-            self.data.extent(), self.out / "density.png",
-            mode_std=self.data.std if is_mix else None,
-            means=self.data.means.numpy() if is_mix else None,
-        )  # fmt: skip
-        curves_figure({self.cfg.train.method: self.history}, self.out / "curves.png",
-                      self.data.n_modes if is_mix else None)  # fmt: skip
+        with rng.forked(self.cfg.seed, self.device), self.averaged():
+            evaluation.figures(self.method, self.data, self.cfg.train.method, self.iteration, self.out,
+                               self.history, self.sample)  # fmt: skip
 
     def _progress_bar(self, total: int) -> Any:
         from tqdm.auto import tqdm
@@ -539,46 +441,3 @@ class Trainer:
             "energy_distance",
         )
         return dict(describe(row, short=True, keys=keys))
-
-
-class Interrupted(LBTError):
-    """Training stopped by SIGINT/SIGTERM after writing a checkpoint."""
-
-    def __init__(self, signum: int, iteration: int, out: Path | None):
-        self.signum, self.iteration, self.out = signum, iteration, out
-        name = signal.Signals(signum).name
-        where = f"; resume with: lbt train --resume {out}" if out is not None else ""
-        super().__init__(f"{name} received: stopped after iteration {iteration}, checkpoint written{where}")
-
-    def __reduce__(self) -> tuple[type, tuple[int, int, Path | None]]:
-        """Picklable, so that a ``lbt compare --jobs N`` worker hands the interruption back as one."""
-        return type(self), (self.signum, self.iteration, self.out)
-
-
-class NonFiniteError(LBTError):
-    """A loss or gradient became NaN or infinite (and no rollback was allowed)."""
-
-
-class _StopSignals:
-    """Turn SIGINT/SIGTERM into a flag the loop checks between iterations (main thread only)."""
-
-    def __init__(self) -> None:
-        self.received = 0
-        self._old: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.received:  # a second signal: stop right away
-            raise KeyboardInterrupt
-        self.received = signum
-
-    def __enter__(self) -> _StopSignals:
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
