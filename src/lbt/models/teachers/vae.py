@@ -29,6 +29,7 @@ class VAEConfig:
     vae_anneal_steps: int = 0  # ... over this many iterations
     vae_prior_components: int = 0  # > 0: a learned Gaussian-mixture prior of this many components
     vae_prior_std: float = 0.1  # ... each component's initial standard deviation
+    vae_prior_rate: float = 1.0  # ... its parameters move this many times the teacher's rate
     vae_residual: bool = False  # decoder mean z + MLP(z) (latent = data dimension), from the identity
 
 
@@ -46,7 +47,10 @@ class VAE(TeacherModule):
     With ``prior_components > 0`` the prior is a learned mixture of that many diagonal Gaussians
     in the latent space (a Gaussian-mixture VAE) and the KL term is estimated with the same one
     sample, ``log q(z|x) - log p(z)``: a prior component answers to the samples whose codes fall
-    near it, so the teacher's response to one sample is local, as a kernel's is.
+    near it, so the teacher's response to one sample is local, as a kernel's is. ``prior_rate``
+    stores the prior's parameters divided by it (and multiplies them back): Adam moves a stored
+    parameter by about the rate a step, so the prior moves ``prior_rate`` times as fast as the
+    networks, with one optimizer and one rate.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class VAE(TeacherModule):
         anneal_steps: int = 0,
         prior_components: int = 0,
         prior_std: float = 0.1,
+        prior_rate: float = 1.0,
         residual: bool = False,
     ) -> None:
         super().__init__()
@@ -76,9 +81,12 @@ class VAE(TeacherModule):
                 raise LBTError(f"model.vae_residual needs model.vae_latent = the data's dimension ({x_dim})")
             nn.init.zeros_(self.decoder[-1].weight)
         self.register_buffer("x_var", torch.tensor(float(x_var)))
+        self.prior_rate = prior_rate
         if prior_components > 0:
-            self.prior_means = nn.Parameter(torch.randn(prior_components, latent))
-            self.prior_log_stds = nn.Parameter(torch.full((prior_components, latent), math.log(prior_std)))
+            self.prior_means = nn.Parameter(torch.randn(prior_components, latent) / prior_rate)
+            self.prior_log_stds = nn.Parameter(
+                torch.full((prior_components, latent), math.log(prior_std) / prior_rate)
+            )
             self.prior_logits = nn.Parameter(torch.zeros(prior_components))
         self._register_load_state_dict_pre_hook(self._default_x_var)
 
@@ -107,9 +115,7 @@ class VAE(TeacherModule):
         if self.prior_components:  # one-sample KL to the learned mixture prior
             eps = (z - mu) * torch.exp(-0.5 * logvar)
             log_q = (-0.5 * eps**2 - 0.5 * logvar).sum(-1) - 0.5 * self.latent * math.log(2 * math.pi)
-            log_p = diag_mixture_log_prob(
-                z, self.prior_means, self.prior_log_stds, torch.log_softmax(self.prior_logits, 0)
-            )
+            log_p = diag_mixture_log_prob(z, *self.prior())
             return log_px - (log_q - log_p)
         kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
         return log_px - kl
@@ -122,9 +128,15 @@ class VAE(TeacherModule):
         w = self.decoder[0].weight
         z = torch.randn(n, self.latent, device=w.device, dtype=w.dtype)
         if self.prior_components:
-            idx = torch.multinomial(torch.softmax(self.prior_logits, 0), n, replacement=True)
-            z = self.prior_means[idx] + torch.exp(self.prior_log_stds[idx]) * z
+            means, log_stds, log_w = self.prior()
+            idx = torch.multinomial(log_w.exp(), n, replacement=True)
+            z = means[idx] + torch.exp(log_stds[idx]) * z
         return self.decode(z)
+
+    def prior(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The mixture prior's means, log-stds and log-weights (stored divided by ``prior_rate``)."""
+        r = self.prior_rate
+        return self.prior_means * r, self.prior_log_stds * r, torch.log_softmax(self.prior_logits * r, 0)
 
     def decode(self, z: Tensor) -> Tensor:
         return z + self.decoder(z) if self.residual else self.decoder(z)
@@ -134,4 +146,4 @@ def build_vae(cfg: Config, x_dim: int) -> VAE:
     m: VAEConfig = cfg.model
     return VAE(x_dim, m.vae_latent, m.est_hidden, m.vae_x_var, x_var_final=m.vae_x_var_final,
                anneal_steps=m.vae_anneal_steps, prior_components=m.vae_prior_components,
-               prior_std=m.vae_prior_std, residual=m.vae_residual)  # fmt: skip
+               prior_std=m.vae_prior_std, prior_rate=m.vae_prior_rate, residual=m.vae_residual)  # fmt: skip
