@@ -224,10 +224,11 @@ def test_builtin_densities_are_seeded_point_clouds(name: str) -> None:
     assert not torch.equal(a.test, other.test)
 
 
-def test_gaussians8_has_its_eight_modes_at_radius_two() -> None:
-    data = DATASETS["gaussians8"](build(None, [("data.name", "gaussians8"), ("data.points", 800)]))
+def test_gaussians8_has_its_eight_modes_on_ffjords_circle() -> None:
+    data = DATASETS["gaussians8"](build(None, [("data.name", "gaussians8"), ("data.points", 800),
+                                               ("data.noise", 0.02)]))  # fmt: skip
     pts = data.to_data_units(torch.cat([data.train, data.test]))
-    assert torch.allclose(pts.norm(dim=1), torch.full((800,), 2.0), atol=0.1)
+    assert torch.allclose(pts.norm(dim=1), torch.full((800,), 4 / math.sqrt(2)), atol=0.1)
     angles = torch.round(torch.atan2(pts[:, 1], pts[:, 0]) / (math.pi / 4)).long() % 8
     assert len(angles.unique()) == 8
 

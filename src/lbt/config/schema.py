@@ -46,9 +46,7 @@ class DataConfig:
     holdout_seed: int = 0  # the data's seed (not the run's): the held-out split; draws a built-in density
     standardize: bool = True  # train on (x - mean) / std of the training rows (a constant column: std 1)
     points: int = 20_000  # built-in densities (moons, circles, ...): rows drawn
-    noise: float = (
-        -1.0
-    )  # built-in densities: noise std; < 0: the set's own (moons 0.05, gaussians8 0.02, ...)
+    noise: float = -1.0  # built-in densities: noise std; < 0: the set's own (moons 0.05, ...)
 
 
 @dataclass

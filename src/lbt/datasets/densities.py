@@ -48,8 +48,10 @@ def swissroll(n: int, noise: float, rng: np.random.Generator) -> np.ndarray:
     return _noisy(np.stack([t * np.cos(t), t * np.sin(t)], 1) / 5.0, noise, rng)
 
 
-def gaussians8(n: int, noise: float, rng: np.random.Generator, radius: float = 2.0) -> np.ndarray:
-    """Eight Gaussians of standard deviation ``noise`` centred evenly on a circle of ``radius`` 2."""
+def gaussians8(n: int, noise: float, rng: np.random.Generator, radius: float = 2.8284271) -> np.ndarray:
+    """Eight Gaussians of standard deviation ``noise`` centred evenly on a circle (FFJORD's
+    ``8gaussians``: centres at 4 on the axes and diagonals, std 0.5, all divided by 1.414, so a
+    radius of 2.83 and a std of 0.354)."""
     angle = rng.integers(0, 8, n) * (math.pi / 4)
     centres = radius * np.stack([np.cos(angle), np.sin(angle)], 1)
     return _noisy(centres, noise, rng)
@@ -71,7 +73,7 @@ DENSITIES: dict[str, tuple[Density, float]] = {
     "moons": (moons, 0.05),
     "circles": (circles, 0.05),
     "swissroll": (swissroll, 0.2),  # scikit-learn's noise=1.0 on the unscaled roll
-    "gaussians8": (gaussians8, 0.02),
+    "gaussians8": (gaussians8, 0.5 / math.sqrt(2)),
     "rings": (rings, 0.08),
 }
 
