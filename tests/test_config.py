@@ -94,9 +94,15 @@ def test_each_parts_keys_are_declared_beside_its_builder_and_set_as_before():
     parts = (GeneratorConfig, VAEConfig, MixtureConfig, KDEConfig, FlowConfig)
     own = {f.name for p in parts for f in dataclasses.fields(p)}
     assert own | {"estimator", "discriminator"} == {f.name for f in dataclasses.fields(ModelConfig)}
-    assert {f.name for f in dataclasses.fields(DiscriminatorConfig)} < {
-        f.name for f in dataclasses.fields(GANConfig)
-    }
+    from lbt.methods.gan import AdversaryConfig
+    from lbt.methods.lbt import LBTConfig
+    from lbt.methods.lbt_gan import LBTGANConfig
+    from lbt.methods.veegan import VEEGANConfig
+
+    gan_parts = (DiscriminatorConfig, AdversaryConfig, VEEGANConfig, LBTGANConfig)
+    gan_own = {f.name for p in gan_parts for f in dataclasses.fields(p)}
+    assert gan_own == {f.name for f in dataclasses.fields(GANConfig)}
+    assert Config().lbt.__class__ is LBTConfig  # the lbt section beside LBT
     cfg = config.build("ring", {"model.kde_bandwidth": 0.3, "gan.disc_hidden": 7, "model.flow_hidden": 9})
     assert isinstance(cfg.model, KDEConfig) and cfg.model.kde_bandwidth == 0.3 and cfg.model.flow_hidden == 9
     assert isinstance(cfg.gan, DiscriminatorConfig) and cfg.gan.disc_hidden == 7

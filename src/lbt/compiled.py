@@ -20,11 +20,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lbt.config.schema import COMPILE_MODES
 from lbt.errors import LBTError
 from lbt.optim import Optimizer, Params, State
 from lbt.unroll import InnerStep, Loss
 
+COMPILE_MODES = ("none", "inductor", "cudagraphs")  # train.compile
 RECOMPILE_LIMIT = 256
 ContextLoss = Callable[[Params, Params, Tensor], Tensor]  # (phi, context, x) -> loss
 

@@ -15,8 +15,11 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from lbt.compiled import COMPILE_MODES
 from lbt.errors import LBTError
-from lbt.models.discriminators import DiscriminatorConfig
+from lbt.methods.lbt import LBTConfig
+from lbt.methods.lbt_gan import LBTGANConfig
+from lbt.methods.veegan import VEEGANConfig
 from lbt.models.generators import GeneratorConfig
 from lbt.models.teachers.flow import FlowConfig
 from lbt.models.teachers.kde import KDEConfig
@@ -85,51 +88,10 @@ class TrainConfig:
 
 
 @dataclass
-class LBTConfig:
-    unroll_steps: int = 5  # K
-    n_est: int = 2  # estimator updates per iteration
-    est_steps: int = 5  # optimizer steps per estimator update (official code: K)
-    est_lr: float = 1e-4  # inner (unrolled) learning rate
-    est_lr_mult: float = 3.0  # estimator-update lr = est_lr * this (official code: 3)
-    inner_optimizer: str = "adam"  # adam | sgd
-    # Inner Adam's epsilon (official code: 1e-8). Larger values cap the 1/sqrt(v) gain that the
-    # hypergradient picks up on parameters with tiny gradients (docs/images.md, MNIST).
-    adam_eps: float = 1e-8
-    # The teacher's ordinary (fitting) updates' epsilon; 0: adam_eps. The cap adam_eps puts on
-    # the hypergradient also slows the fit, which nothing differentiates through (docs/images.md).
-    fit_adam_eps: float = 0.0
-    # < 0: constant; else both inner rates (unrolled and fitting) anneal geometrically from est_lr
-    # to this over est_lr_anneal_steps iterations (a teacher whose fit must sharpen: grid-vae).
-    est_lr_final: float = -1.0
-    est_lr_anneal_steps: int = 0
-    adam_eps_inside_sqrt: bool = True
-    adam_second_moment_grad: bool = False
-    hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
-    implicit_solver: str = "cg"  # implicit hypergradient: cg | neumann solve of H u = v
-    implicit_iters: int = 10  # Hessian-vector products per solve
-    implicit_damping: float = 0.0  # solve (H + damping I) u = v
-    implicit_alpha: float = 0.01  # Neumann series step size
-    implicit_warm_start: bool = False  # cg: start each solve from the previous update's solution
-
-
-@dataclass
-class GANConfig(DiscriminatorConfig):
-    """The GAN-family baselines and LBT-GAN, and the discriminator's keys (``DiscriminatorConfig``,
-    beside its builders); docs/methods.md says where each default comes from."""
-
-    gen_lr: float = 1e-3  # generator lr of the pure GAN baselines (LBT-GAN uses train.gen_lr)
-    disc_lr: float = 1e-4  # discriminator (and VEEGAN reconstructor: gen_lr) Adam lr
-    disc_steps: int = 1  # discriminator updates per iteration
-    unroll_steps: int = 5  # Unrolled GAN: K discriminator steps differentiated through
-    pack: int = 2  # PacGAN: samples per discriminator input
-    recon_weight: float = 1.0  # VEEGAN: weight of the latent reconstruction loss
-    rec_hidden: int = 128  # VEEGAN reconstructor width (two hidden layers)
-    lbt_gan_weight: float = 0.1  # LBT-GAN: lambda on the GAN loss (official toy default)
-    lbt_gan_warmup: int = 0  # LBT-GAN: first iterations train G on the GAN loss only
-    lbt_gan_warmup_fit: bool = True  # E learns during the warm-up (official image code: no)
-    lbt_gan_pack: int = 1  # LBT-GAN: samples per discriminator input (PacGAN's packing; 1: none)
-    lbt_gan_teach_every: int = 1  # LBT-GAN: fit E and teach on every N-th iteration, GAN-only between
-    simultaneous: bool = False  # gan / unrolled-gan / pacgan: G and D step from the same point
+class GANConfig(LBTGANConfig, VEEGANConfig):
+    """The ``gan`` section, gathered from its parts beside their methods: the adversary and its
+    discriminator (``AdversaryConfig``, gan.py; ``DiscriminatorConfig``), VEEGAN's and LBT-GAN's
+    own keys; docs/methods.md says where each default comes from."""
 
 
 @dataclass
@@ -209,7 +171,6 @@ class Config:
 
 # Allowed values of keys that no registry owns; extensions add theirs.
 # train.compile: the eager reference, inductor, or inductor replaying CUDA graphs (lbt.compiled).
-COMPILE_MODES = ("none", "inductor", "cudagraphs")
 # data.binarize (mnist, stacked-mnist): grey levels, a Bernoulli draw per batch, one fixed draw.
 BINARIZE = ("none", "dynamic", "static")
 CHOICES: Registry[tuple[str, ...]] = Registry("config choice", {

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from torch import nn
 
-from lbt.config import Config
 from lbt.methods.base import (
     Adversarial,
     CompilesTeacher,
@@ -34,7 +34,10 @@ from lbt.models import (
 )
 from lbt.registry import Registry
 
-Builder = Callable[[Config, int, nn.Module | None, nn.Module | None], Method]
+if TYPE_CHECKING:
+    from lbt.config import Config
+
+Builder = Callable[["Config", int, nn.Module | None, nn.Module | None], Method]
 METHODS: Registry[Builder] = Registry("train.method", {
     "lbt": build_lbt,
     "gan": build_gan,

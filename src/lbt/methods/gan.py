@@ -16,6 +16,7 @@ optimizer can be unrolled.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,16 +25,28 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from lbt.config import GANConfig
 from lbt.errors import LBTError
 from lbt.methods.base import DataFn, Method, OuterSettings, PureAdamStep, outer_adam
 from lbt.models import make_discriminator, make_generator
-from lbt.models.discriminators import normal_init_
+from lbt.models.discriminators import DiscriminatorConfig, normal_init_
 from lbt.optim import Params, State
 from lbt.unroll import params_of, unroll
 
 if TYPE_CHECKING:
     from lbt.config import Config
+
+
+@dataclasses.dataclass
+class AdversaryConfig(DiscriminatorConfig):
+    """The GAN family's shared ``gan`` keys (GAN, Unrolled GAN, PacGAN here; VEEGAN and LBT-GAN
+    add their own) and the discriminator's (``DiscriminatorConfig``)."""
+
+    gen_lr: float = 1e-3  # generator lr of the pure GAN baselines (LBT-GAN uses train.gen_lr)
+    disc_lr: float = 1e-4  # discriminator (and VEEGAN reconstructor: gen_lr) Adam lr
+    disc_steps: int = 1  # discriminator updates per iteration
+    unroll_steps: int = 5  # Unrolled GAN: K discriminator steps differentiated through
+    pack: int = 2  # PacGAN: samples per discriminator input
+    simultaneous: bool = False  # gan / unrolled-gan / pacgan: G and D step from the same point
 
 
 def nonsaturating_loss(fake_logits: Tensor) -> Tensor:
@@ -135,12 +148,12 @@ class GAN(Method):
     name = "gan"
 
     @staticmethod
-    def packing_of(settings: GANConfig) -> int:
+    def packing_of(settings: AdversaryConfig) -> int:
         """Samples per discriminator input (its input is ``packing * x_dim`` wide)."""
         return 1
 
     @staticmethod
-    def look_ahead_steps(settings: GANConfig) -> int:
+    def look_ahead_steps(settings: AdversaryConfig) -> int:
         """Discriminator steps the generator's loss looks ahead through (0: none)."""
         return 0
 
@@ -148,11 +161,11 @@ class GAN(Method):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        settings: GANConfig | None = None,
+        settings: AdversaryConfig | None = None,
         outer: OuterSettings | None = None,
     ) -> None:
         super().__init__()
-        s = settings if settings is not None else GANConfig()
+        s = settings if settings is not None else AdversaryConfig()
         o = outer if outer is not None else OuterSettings()
         self.generator = generator
         self.discriminator = discriminator
@@ -205,7 +218,7 @@ class UnrolledGAN(GAN):
     name = "unrolled-gan"
 
     @staticmethod
-    def look_ahead_steps(settings: GANConfig) -> int:
+    def look_ahead_steps(settings: AdversaryConfig) -> int:
         return settings.unroll_steps
 
 
@@ -213,7 +226,7 @@ class PacGAN(GAN):
     name = "pacgan"
 
     @staticmethod
-    def packing_of(settings: GANConfig) -> int:
+    def packing_of(settings: AdversaryConfig) -> int:
         return settings.pack
 
 

@@ -16,7 +16,6 @@ from torch import Tensor, nn
 
 from lbt import distributed
 from lbt.compiled import CompiledTeacher
-from lbt.config import LBTConfig
 from lbt.errors import LBTError
 from lbt.hypergrad import HYPERGRADIENTS, TeachingProblem, hypergrad_options
 from lbt.methods.base import DataFn, Method, OuterSettings, Submodule
@@ -27,6 +26,36 @@ from lbt.unroll import InnerStep, Loss, functional_loss, params_of, unroll
 
 if TYPE_CHECKING:
     from lbt.config import Config
+
+
+@dataclasses.dataclass
+class LBTConfig:
+    """The ``lbt`` section: the teacher's inner steps, its fit, and the hypergradient."""
+
+    unroll_steps: int = 5  # K
+    n_est: int = 2  # estimator updates per iteration
+    est_steps: int = 5  # optimizer steps per estimator update (official code: K)
+    est_lr: float = 1e-4  # inner (unrolled) learning rate
+    est_lr_mult: float = 3.0  # estimator-update lr = est_lr * this (official code: 3)
+    inner_optimizer: str = "adam"  # adam | sgd
+    # Inner Adam's epsilon (official code: 1e-8). Larger values cap the 1/sqrt(v) gain that the
+    # hypergradient picks up on parameters with tiny gradients (docs/images.md, MNIST).
+    adam_eps: float = 1e-8
+    # The teacher's ordinary (fitting) updates' epsilon; 0: adam_eps. The cap adam_eps puts on
+    # the hypergradient also slows the fit, which nothing differentiates through (docs/images.md).
+    fit_adam_eps: float = 0.0
+    # < 0: constant; else both inner rates (unrolled and fitting) anneal geometrically from est_lr
+    # to this over est_lr_anneal_steps iterations (a teacher whose fit must sharpen: grid-vae).
+    est_lr_final: float = -1.0
+    est_lr_anneal_steps: int = 0
+    adam_eps_inside_sqrt: bool = True
+    adam_second_moment_grad: bool = False
+    hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
+    implicit_solver: str = "cg"  # implicit hypergradient: cg | neumann solve of H u = v
+    implicit_iters: int = 10  # Hessian-vector products per solve
+    implicit_damping: float = 0.0  # solve (H + damping I) u = v
+    implicit_alpha: float = 0.01  # Neumann series step size
+    implicit_warm_start: bool = False  # cg: start each solve from the previous update's solution
 
 
 def _neg_mean(log_p: Tensor) -> Tensor:

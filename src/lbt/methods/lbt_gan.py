@@ -6,20 +6,31 @@ GAN baselines' :class:`lbt.methods.gan.Adversary`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from lbt.config import GANConfig, LBTConfig
 from lbt.methods.base import DataFn, OuterSettings
-from lbt.methods.gan import check_config, make_adversary, nonsaturating_loss
-from lbt.methods.lbt import LBT
+from lbt.methods.gan import AdversaryConfig, check_config, make_adversary, nonsaturating_loss
+from lbt.methods.lbt import LBT, LBTConfig
 from lbt.models import as_estimator, make_discriminator, make_estimator, make_generator
 from lbt.optim import State
 
 if TYPE_CHECKING:
     from lbt.config import Config
+
+
+@dataclasses.dataclass
+class LBTGANConfig(AdversaryConfig):
+    """LBT-GAN's own ``gan`` keys, beside the GAN family's."""
+
+    lbt_gan_weight: float = 0.1  # lambda on the GAN loss (official toy default)
+    lbt_gan_warmup: int = 0  # first iterations train G on the GAN loss only
+    lbt_gan_warmup_fit: bool = True  # E learns during the warm-up (official image code: no)
+    lbt_gan_pack: int = 1  # samples per discriminator input (PacGAN's packing; 1: none)
+    lbt_gan_teach_every: int = 1  # fit E and teach on every N-th iteration, GAN-only between
 
 
 class LBTGAN(LBT):
@@ -43,11 +54,11 @@ class LBTGAN(LBT):
         estimator: nn.Module,
         discriminator: nn.Module,
         settings: LBTConfig | None = None,
-        gan: GANConfig | None = None,
+        gan: LBTGANConfig | None = None,
         outer: OuterSettings | None = None,
     ) -> None:
         o = outer if outer is not None else OuterSettings()
-        g = gan if gan is not None else GANConfig()
+        g = gan if gan is not None else LBTGANConfig()
         super().__init__(generator, estimator, settings, o)
         self.discriminator = discriminator
         self.gan_weight = g.lbt_gan_weight  # lambda, constant as in the paper

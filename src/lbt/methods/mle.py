@@ -16,10 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from lbt import distributed
-from lbt.config import LBTConfig
 from lbt.errors import LBTError
 from lbt.methods.base import DataFn, Method, OuterSettings, Submodule
-from lbt.methods.lbt import fit_lr_anneal, inner_optimizer, write_fit
+from lbt.methods.lbt import LBTConfig, fit_lr_anneal, inner_optimizer, write_fit
 from lbt.models import as_estimator, make_estimator
 from lbt.models.teachers import Calibrates, Refits, Samples, Scheduled
 from lbt.optim import Params, State

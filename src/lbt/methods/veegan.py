@@ -10,21 +10,29 @@ non-invertible, which the reconstruction term penalises.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from lbt.config import GANConfig
 from lbt.errors import LBTError
 from lbt.methods.base import DataFn, Method, OuterSettings
-from lbt.methods.gan import check_config, gan_outer, init_networks, make_adversary
+from lbt.methods.gan import AdversaryConfig, check_config, gan_outer, init_networks, make_adversary
 from lbt.models import make_discriminator, make_generator
 from lbt.models.generators import glorot_, mlp
 from lbt.optim import State
 
 if TYPE_CHECKING:
     from lbt.config import Config
+
+
+@dataclasses.dataclass
+class VEEGANConfig(AdversaryConfig):
+    """VEEGAN's own ``gan`` keys, beside the GAN family's."""
+
+    recon_weight: float = 1.0  # weight of the latent reconstruction loss
+    rec_hidden: int = 128  # reconstructor width (two hidden layers)
 
 
 class VEEGAN(Method):
@@ -37,7 +45,7 @@ class VEEGAN(Method):
         generator: nn.Module,
         discriminator: nn.Module,
         reconstructor: nn.Module,
-        settings: GANConfig | None = None,
+        settings: VEEGANConfig | None = None,
         outer: OuterSettings | None = None,
     ) -> None:
         """``settings``: the ``gan`` section (discriminator, ``recon_weight``); ``outer``: the
@@ -45,7 +53,7 @@ class VEEGAN(Method):
         super().__init__()
         if not isinstance(getattr(generator, "z_dim", None), int):
             raise LBTError("veegan needs a generator with an integer z_dim and forward(z) -> x")
-        s = settings if settings is not None else GANConfig()
+        s = settings if settings is not None else VEEGANConfig()
         o = outer if outer is not None else OuterSettings()
         self.generator = generator
         self.discriminator = discriminator
