@@ -28,6 +28,22 @@ if TYPE_CHECKING:
 SIDE = 28
 
 
+def importance_weighted(mu: Tensor, logvar: Tensor, log_px: Callable[[Tensor], Tensor], k: int,
+                        chunk: int) -> Tensor:  # fmt: skip
+    """log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x), z_i ~ q = N(mu, exp(logvar)), per example (Burda
+    et al.): the IWAE loop of both image VAEs. ``log_px(z)`` scores the examples at codes (m, B, latent)."""
+    std = torch.exp(0.5 * logvar)
+    terms = []
+    for start in range(0, k, chunk):
+        eps = torch.randn(min(chunk, k - start), *mu.shape, device=mu.device, dtype=mu.dtype)
+        z = mu + std * eps  # (m, B, latent)
+        lp = log_px(z)
+        log_pz = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+        log_qz = -0.5 * (eps**2 + logvar + math.log(2 * math.pi)).sum(-1)
+        terms.append(lp + log_pz - log_qz)
+    return torch.logsumexp(torch.cat(terms), 0) - math.log(k)
+
+
 class DCGANGenerator(nn.Module):
     """z -> dense ``hidden`` -> dense 7x7x``base`` -> deconv to 14x14x``base/2`` -> deconv to 28x28xC.
 
@@ -112,22 +128,14 @@ class BernoulliVAE(nn.Module):
 
     @torch.no_grad()
     def iwae(self, x: Tensor, k: int = 100, chunk: int = 25) -> Tensor:
-        """Importance-weighted bound log (1/k) sum_i p(x, z_i) / q(z_i | x) (Burda et al.), per example."""
+        """Importance-weighted bound with ``k`` samples (Burda et al.), per example, in nats."""
         mu, logvar = self._encode(x)
-        std = torch.exp(0.5 * logvar)
-        terms = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            eps = torch.randn(m, *mu.shape, device=x.device, dtype=x.dtype)
-            z = mu + std * eps  # (m, B, latent)
+
+        def log_px(z: Tensor) -> Tensor:
             logits = self.decoder(z)
-            log_px = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(
-                -1
-            )
-            log_pz = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
-            log_qz = -0.5 * (eps**2 + logvar + math.log(2 * math.pi)).sum(-1)
-            terms.append(log_px + log_pz - log_qz)
-        return torch.logsumexp(torch.cat(terms), 0) - math.log(k)
+            return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+        return importance_weighted(mu, logvar, log_px, k, chunk)
 
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
@@ -334,15 +342,9 @@ class GaussianVAE(nn.Module):
         """Importance-weighted bound with ``k`` samples (Burda et al.), per example, in nats."""
         y = 2.0 * x - 1.0
         mu, logvar = self.encoder(y).chunk(2, dim=-1)
-        std = torch.exp(0.5 * logvar)
-        terms = []
-        for start in range(0, k, chunk):
-            eps = torch.randn(min(chunk, k - start), *mu.shape, device=x.device, dtype=x.dtype)
-            z = mu + std * eps
-            log_pz = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
-            log_qz = -0.5 * (eps**2 + logvar + math.log(2 * math.pi)).sum(-1)
-            terms.append(self._log_px(y.expand(len(z), *y.shape), z) + log_pz - log_qz)
-        return torch.logsumexp(torch.cat(terms), 0) - math.log(k)
+        return importance_weighted(
+            mu, logvar, lambda z: self._log_px(y.expand(len(z), *y.shape), z), k, chunk
+        )
 
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
