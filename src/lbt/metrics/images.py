@@ -2,7 +2,10 @@
 
 :class:`ImageMetrics` scores a generator on one image data set (what ``evaluate`` of the image
 data sets in :mod:`lbt.datasets.images` returns): the teacher's held-out ELBO / IWAE where there
-is a test split, the modes of Stacked MNIST, and the Fréchet distances below.
+is a test split, the modes of Stacked MNIST, and the Fréchet distances below. This module is the
+orchestration and the Stacked-MNIST modes; the Fréchet maths and the classifier's features are in
+:mod:`lbt.metrics.frechet`, the Inception detector and torchmetrics' statistics in
+:mod:`lbt.metrics.inception` (both re-exported here).
 
 Two feature spaces (docs/metrics.md, "Image metrics"):
 
@@ -28,292 +31,40 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from lbt import rng
 from lbt.datasets.stacked import CHANNEL, MODES, mode_index
-from lbt.errors import LBTError
 from lbt.methods.base import Teaches
+from lbt.metrics.frechet import (
+    ClassifierFD,
+    classifier_features,
+    fd_features,
+    frechet_distance,
+    gaussian_stats,
+    one_thread,
+)
+from lbt.metrics.inception import (
+    WEIGHTS_URL,
+    InceptionDetector,
+    InceptionMetrics,
+    load_inception,
+    to_uint8_rgb,
+)
 from lbt.models.teachers import ImportanceWeighted
 
 if TYPE_CHECKING:
     from lbt.config import Config
     from lbt.methods.base import Method
 
-# NVIDIA's TorchScript Inception-v3 (the 2015-12-05 TensorFlow graph), as StyleGAN2-ADA / StyleGAN3 use it
-WEIGHTS_URL = (
-    "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
-)
-
-# -- the Fréchet distance ----------------------------------------------------------------------
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run a block on one intra-op thread. The eigen-solvers on these small (<= 2048) matrices gain
-    nothing from threads and, on a loaded machine, lose a lot: on a busy 2-core box a 2048 x 2048
-    ``eigvals`` took 97 s on 2 threads against 4 s on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _sym_sqrt(c: Tensor) -> Tensor:
-    """Square root of a symmetric positive semi-definite matrix (eigendecomposition, float64)."""
-    w, v = torch.linalg.eigh((c + c.T) / 2)
-    return (v * w.clamp_min(0).sqrt()) @ v.T
-
-
-def frechet_distance(mu1: Tensor | np.ndarray, cov1: Tensor | np.ndarray, mu2: Tensor | np.ndarray,
-                     cov2: Tensor | np.ndarray) -> float:  # fmt: skip
-    """``|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2))``, the squared 2-Wasserstein distance of
-    two Gaussians, in float64.
-
-    ``tr (C1 C2)^(1/2)`` is computed as ``tr (S C2 S)^(1/2)`` with ``S = C1^(1/2)``: the product is
-    similar to ``C1 C2`` (same eigenvalues) but symmetric positive semi-definite, so both roots come
-    from ``eigh`` with round-off negatives clamped to 0 (no complex parts, no ``sqrtm`` iterations).
-    """
-    m1, c1, m2, c2 = (torch.as_tensor(a).detach().to("cpu", torch.float64) for a in (mu1, cov1, mu2, cov2))
-    with one_thread():
-        s1 = _sym_sqrt(c1)
-        inner = s1 @ c2 @ s1
-        tr_cross = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp_min(0).sqrt().sum()
-    d = (m1 - m2).square().sum() + torch.trace(c1) + torch.trace(c2) - 2 * tr_cross
-    return max(float(d), 0.0)
-
-
-def gaussian_stats(features: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and unbiased covariance of ``(N, d)`` features, in float64."""
-    f = features.detach().to("cpu", torch.float64)
-    if len(f) < 2:
-        raise LBTError(f"a Fréchet distance needs at least 2 samples, got {len(f)}")
-    return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
-
-
-def fd_features(a: Tensor, b: Tensor) -> float:
-    """Fréchet distance between the Gaussians fitted to two feature sets."""
-    return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
-
-
-# -- the classifier feature space (MNIST family) ------------------------------------------------
-
-
-@torch.no_grad()
-def classifier_features(model: nn.Module, x: Tensor, channels: int = 1, batch: int = 2000) -> Tensor:
-    """DigitNet penultimate features of flat images ``(N, channels * 784)`` in [0, 1]:
-    ``(N, 128 * channels)``, the channels' features concatenated in channel order."""
-    from lbt.metrics.classifier import features
-
-    flat = x.reshape(len(x) * channels, 784)  # rows: image 0 ch 0, 1, 2; image 1 ...
-    return features(model, flat.clamp(0, 1), batch).reshape(len(x), -1)
-
-
-class ClassifierFD:
-    """``fd_classifier``: Fréchet distance to fixed real reference images in DigitNet feature space."""
-
-    def __init__(self, model: nn.Module, reference: Tensor, channels: int = 1) -> None:
-        self.model, self.channels = model, channels
-        self.reference_samples = len(reference)
-        self.ref_stats = gaussian_stats(classifier_features(model, reference, channels))
-
-    def __call__(self, x: Tensor) -> float:
-        return frechet_distance(
-            *self.ref_stats, *gaussian_stats(classifier_features(self.model, x, self.channels))
-        )
-
-
-# -- the Inception detector: NVIDIA's TorchScript file, loaded as is ----------------------------
-
-
-def _detector_error(path: str | Path, problem: str) -> LBTError:
-    return LBTError(
-        f"eval.inception_weights={str(path)!r} {problem}; download {WEIGHTS_URL} (NVIDIA's TorchScript "
-        "Inception-v3, about 92 MB) and point the key at it"
-    )
-
-
-def _short(exc: BaseException) -> str:
-    """``Type: first 120 characters of the message``, on one line (of a TorchScript traceback, its
-    last line: the error itself)."""
-    text = str(exc).strip()
-    if "TorchScript interpreter" in text:
-        text = text.splitlines()[-1].removeprefix(f"{type(exc).__name__}: ")
-    reason = " ".join(text.split())
-    return f"{type(exc).__name__}: {reason[:120]}{'...' if len(reason) > 120 else ''}"
-
-
-class InceptionDetector(nn.Module):
-    """A TorchScript Inception detector, called as NVIDIA's ``inception-2015-12-05.pt`` is:
-    ``detector(images, return_features=True)`` gives the ``(N, 2048)`` pool features and
-    ``detector(images)`` the ``(N, 1008)`` class probabilities, for uint8 ``(N, 3, H, W)`` images
-    of any size (the detector resizes them itself).
-
-    ``forward`` returns ``(pool features, log-probabilities)``, float32 and float64 (``None`` for the
-    second with ``probs=False``). The Inception Score uses the probabilities without the output
-    layer's bias (``no_output_bias=True``, as StyleGAN2-ADA / StyleGAN3 compute it) when the
-    detector takes that argument. Two detector calls per batch when both are wanted: it gives
-    features or probabilities, not both.
-    """
-
-    def __init__(self, detector: nn.Module) -> None:
-        super().__init__()
-        self.detector = detector.eval()
-        for p in detector.parameters():  # (a ScriptModule has no requires_grad_)
-            p.requires_grad_(False)
-        forward = getattr(detector, "forward", None)
-        schema = getattr(forward, "schema", None)
-        self.arguments = {a.name for a in schema.arguments} if schema is not None else set()
-        self.eval()
-
-    def train(self, mode: bool = True) -> InceptionDetector:
-        return super().train(False)  # a fixed feature extractor
-
-    def forward(self, x: Tensor, probs: bool = True) -> tuple[Tensor, Tensor | None]:
-        pool = self.detector(x, return_features=True)
-        if not probs:
-            return pool.float(), None
-        if "no_output_bias" in self.arguments:
-            p = self.detector(x, no_output_bias=True)
-        else:
-            p = self.detector(x, return_features=False)
-        # log of the probabilities (0 clamped to float32's tiny: a zero would give 0 * -inf = nan)
-        return pool.float(), p.double().clamp_min(torch.finfo(torch.float32).tiny).log()
-
-
-def load_inception(path: str | Path) -> InceptionDetector:
-    """The TorchScript Inception detector in the file at ``path``, on the CPU, checked on one small
-    image; any problem is one LBTError line naming the key, the path and :data:`WEIGHTS_URL`."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise _detector_error(path, "is not a file" if p.exists() else "does not exist")
-    try:
-        with warnings.catch_warnings():  # torch >= 2.10 marks torch.jit deprecated; it still loads
-            warnings.filterwarnings(
-                "ignore", message=".*torch.jit.load.*is deprecated", category=DeprecationWarning
-            )
-            detector = torch.jit.load(str(p), map_location="cpu")
-    except Exception as exc:  # unreadable, truncated, a torch.save checkpoint rather than TorchScript
-        raise _detector_error(path, f"cannot be read as a TorchScript model ({_short(exc)})") from None
-    net = InceptionDetector(detector)
-    if "return_features" not in net.arguments:
-        raise _detector_error(path, "is TorchScript but not an Inception detector (its forward takes no "
-                              "return_features argument)")  # fmt: skip
-    try:
-        with torch.no_grad():
-            pool, logp = net(torch.zeros(1, 3, 16, 16, dtype=torch.uint8))
-        shapes = (tuple(pool.shape), None if logp is None else tuple(logp.shape))
-        if any(sh is None or len(sh) != 2 or sh[0] != 1 for sh in shapes):
-            raise ValueError(f"outputs of shapes {shapes[0]} and {shapes[1]} for one image, not (1, d)")
-    except Exception as exc:
-        raise _detector_error(
-            path, f"fails as an Inception detector on a test image ({_short(exc)})"
-        ) from None
-    return net
-
-
-# -- FID / KID / IS through torchmetrics ---------------------------------------------------------
-
-
-class _Given(nn.Module):
-    """torchmetrics' custom ``feature`` hook, given features that were already extracted. With a
-    custom module (and ``normalize=False``, the default) torchmetrics hands ``update``'s input to it
-    unchanged (no uint8 conversion or rescaling), so the float64 features pass straight through."""
-
-    def __init__(self, num_features: int) -> None:
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, features: Tensor) -> Tensor:
-        return features
-
-
-def to_uint8_rgb(x: Tensor, channels: int, side: int) -> Tensor:
-    """Flat images ``(N, C * side^2)`` in [0, 1] -> uint8 ``(N, 3, side, side)`` (grey repeated)."""
-    img = x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).reshape(-1, channels, side, side)
-    return img.expand(-1, 3, -1, -1).contiguous() if channels == 1 else img
-
-
-class InceptionMetrics:
-    """FID, KID and IS of generated images against a fixed real reference set.
-
-    ``extractor`` maps uint8 ``(N, 3, H, W)`` images to ``(pool features, class
-    log-probabilities)`` (the latter may be skipped with ``probs=False``): an
-    :class:`InceptionDetector` (from :func:`load_inception`) in real runs and tests. Reference
-    features are extracted once and kept. KID: torchmetrics' defaults (cubic polynomial kernel),
-    ``kid_subsets`` subsets of ``kid_subset_size`` (capped by the sample counts). IS:
-    ``is_splits`` splits; torchmetrics' ``InceptionScore`` takes logits and applies ``softmax`` /
-    ``log_softmax`` to them, and given log-probabilities those return the probabilities and
-    log-probabilities themselves. KID and IS draw their subsets / split orders from a fixed seed.
-    """
-
-    def __init__(self, extractor: nn.Module, batch: int = 50, kid_subsets: int = 100,
-                 kid_subset_size: int = 1000, is_splits: int = 10) -> None:  # fmt: skip
-        self.extractor = extractor.eval()
-        self.batch, self.kid_subsets, self.kid_subset_size, self.is_splits = (
-            batch, kid_subsets, kid_subset_size, is_splits)  # fmt: skip
-        self.reference: Tensor | None = None
-
-    @torch.no_grad()
-    def features(self, images: Tensor, probs: bool = True) -> tuple[Tensor, Tensor | None]:
-        """Pool features and (``probs``) class log-probabilities, float64 on the CPU, of uint8
-        ``(N, 3, H, W)`` images at their own size."""
-        dev = next(self.extractor.parameters(), torch.empty(0)).device
-        pools, logp = [], []
-        for i in range(0, len(images), self.batch):
-            p, lp = self.extractor(images[i : i + self.batch].to(dev), probs=probs)
-            pools.append(p.double().cpu())
-            if lp is not None:
-                logp.append(lp.double().cpu())
-        return torch.cat(pools), (torch.cat(logp) if probs else None)
-
-    def set_reference(self, images: Tensor) -> None:
-        self.reference = self.features(images, probs=False)[0]  # features only: IS is of the generated side
-
-    def __call__(self, images: Tensor) -> dict[str, float]:
-        """``fid``, ``kid`` (+ ``kid_std``), ``inception_score`` (+ ``_std``) of uint8 images."""
-        if self.reference is None:
-            raise RuntimeError("InceptionMetrics: call set_reference first")
-        pool, logp = self.features(images)
-        assert logp is not None
-        return self.from_features(pool, logp)
-
-    def from_features(self, pool: Tensor, logp: Tensor) -> dict[str, float]:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        from torchmetrics.image.inception import InceptionScore
-        from torchmetrics.image.kid import KernelInceptionDistance
-
-        assert self.reference is not None
-        ref, d = self.reference, self.reference.shape[1]
-        subset = min(self.kid_subset_size, len(ref), len(pool))
-        opts = {"sync_on_compute": False}  # each rank (torchrun) scores its own copy
-        with warnings.catch_warnings(), rng.forked(0), one_thread():
-            warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-            fid = FrechetInceptionDistance(feature=_Given(d), **opts)
-            kid = KernelInceptionDistance(
-                feature=_Given(d), subsets=self.kid_subsets, subset_size=subset, **opts
-            )
-            isc = InceptionScore(feature=_Given(logp.shape[1]), splits=self.is_splits, **opts)
-            for metric in (fid, kid):
-                metric.update(ref, real=True)
-                metric.update(pool, real=False)
-            isc.update(logp)
-            kid_mean, kid_std = kid.compute()
-            is_mean, is_std = isc.compute()
-            out = {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std),
-                   "inception_score": float(is_mean), "inception_score_std": float(is_std)}  # fmt: skip
-        out.update({"inception_samples": len(pool), "inception_reference_samples": len(ref)})
-        return {k: (v if math.isfinite(v) else math.nan) for k, v in out.items()}
+__all__ = [  # the Fréchet and Inception names stay importable from here
+    "WEIGHTS_URL", "ClassifierFD", "ImageMetrics", "InceptionDetector", "InceptionMetrics",
+    "classifier_features", "classify_confident", "classify_modes", "fd_features", "frechet_distance",
+    "gaussian_stats", "generate", "load_inception", "one_thread", "stacked_mode_metrics", "to_uint8_rgb",
+]  # fmt: skip
 
 
 # -- Stacked MNIST: the mode of each image, read by the digit classifier ------------------------
