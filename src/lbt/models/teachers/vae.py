@@ -30,7 +30,7 @@ class VAEConfig:
     vae_prior_components: int = 0  # > 0: a learned Gaussian-mixture prior of this many components
     vae_prior_std: float = 0.1  # ... each component's initial standard deviation
     vae_prior_rate: float = 1.0  # ... its parameters move this many times the teacher's rate
-    vae_residual: bool = False  # decoder mean z + MLP(z) (latent = data dimension), from the identity
+    vae_residual: bool = False  # encoder / decoder means x + MLP(x), z + MLP(z), from the identity
 
 
 class VAE(TeacherModule):
@@ -44,8 +44,10 @@ class VAE(TeacherModule):
     every generated sample feels, as the kernel density's wide bandwidth is, and it sharpens to
     the modes' own width. The variance is a buffer, so a checkpoint carries it.
 
-    With ``prior_components > 0`` the prior is a learned mixture of that many diagonal Gaussians
-    in the latent space (a Gaussian-mixture VAE) and the KL term is estimated with the same one
+    ``residual`` (latent = data dimension) makes both means residual, ``x + MLP(x)`` and
+    ``z + MLP(z)``, starting at the identity. With ``prior_components > 0`` the prior is a learned
+    mixture of that many diagonal Gaussians in the latent space (a Gaussian-mixture VAE) and the
+    KL term is estimated with the same one
     sample, ``log q(z|x) - log p(z)``: a prior component answers to the samples whose codes fall
     near it, so the teacher's response to one sample is local, as a kernel's is. ``prior_rate``
     stores the prior's parameters divided by it (and multiplies them back): Adam moves a stored
@@ -76,10 +78,13 @@ class VAE(TeacherModule):
         self.encoder = glorot_(mlp([x_dim, hidden, hidden, 2 * latent]))
         self.decoder = glorot_(mlp([latent, hidden, hidden, x_dim]))
         self.residual = residual
-        if residual:  # decoder mean z + MLP(z), starting at the identity
+        if residual:  # means x + MLP(x) and z + MLP(z), starting at the identity
             if latent != x_dim:
                 raise LBTError(f"model.vae_residual needs model.vae_latent = the data's dimension ({x_dim})")
             nn.init.zeros_(self.decoder[-1].weight)
+            nn.init.zeros_(self.encoder[-1].weight)
+            with torch.no_grad():  # the posterior's std starts at the prior components'
+                self.encoder[-1].bias[latent:] = 2 * math.log(prior_std)
         self.register_buffer("x_var", torch.tensor(float(x_var)))
         self.prior_rate = prior_rate
         if prior_components > 0:
@@ -100,8 +105,12 @@ class VAE(TeacherModule):
             t = min(iteration / max(self.anneal_steps, 1), 1.0)
             self.x_var.fill_(self.x_var0 * (self.x_var1 / self.x_var0) ** t)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return (x + mu if self.residual else mu), logvar
+
+    def forward(self, x: Tensor) -> Tensor:
+        mu, logvar = self.encode(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         x_mean = self.decode(z)
         d = x.shape[-1]
