@@ -206,7 +206,7 @@ class PointCloud:
         label = method.name + (f" (iteration {int(history[-1]['iteration'])})" if history else "")
         n = FIGURE_POINTS if self.dim == 2 else PAIR_POINTS
         real = self.to_data_units(self.rows(torch.randperm(len(self.train) + len(self.test))[:n])).numpy()
-        fake = self.to_data_units(method.sample(n).cpu()).numpy()
+        fake = self.to_data_units(method.sample(len(real)).cpu()).numpy()  # as many as the data shows
         if self.dim == 2:
             density_figure([("data", real), (label, fake)], self.extent(), out_dir / "density.png")
         if self.dim > 2:
