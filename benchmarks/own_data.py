@@ -12,7 +12,8 @@ and the flow teacher, the same three teachers fitted to the data by maximum like
 inside scikit-learn (``pip install scikit-learn``; read offline), written to OUT/breast-cancer.csv
 and trained through ``data.name=csv``. Prints one Markdown table of precision, recall (each with
 its data-vs-data floor), energy distance, held-out log-likelihood and training seconds, mean +-
-std over seeds, and writes it to OUT/table.md.
+std over seeds, and writes it to OUT/table.md; OUT/summary.md has the means as compact tables
+(one row per data set, one column per method).
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ def breast_cancer_csv(path: Path) -> Path:
 def study(out: Path, name: str, args: argparse.Namespace) -> Path:
     sets = ["--set", f"data.name={name}"]
     if name == "breast-cancer":
-        sets = ["--set", "data.name=csv", "--set", f"data.path={breast_cancer_csv(out / 'breast-cancer.csv')}"]
+        sets = [
+            "--set",
+            "data.name=csv",
+            "--set",
+            f"data.path={breast_cancer_csv(out / 'breast-cancer.csv')}",
+        ]
     cmd = [sys.executable, "-m", "lbt.cli", "compare", "--preset", "points", "--methods", args.methods,
            "--seeds", str(args.seeds), "--iterations", str(args.iterations), "--jobs", str(args.jobs),
            "--out", str(out / name), "--no-progress", *sets]  # fmt: skip
@@ -89,6 +95,52 @@ def rows(study_dir: Path, name: str, methods: list[str]) -> list[str]:
     return out
 
 
+def summary(out: Path, sets: list[str], methods: list[str]) -> str:
+    """Compact tables (means over seeds): precision / recall, energy distance, held-out
+    log-likelihood, one row per data set, one column per method, the data-vs-data floor first."""
+    means: dict[tuple[str, str], dict[str, float]] = {}
+    floors: dict[str, dict[str, float]] = {}
+    for name in sets:
+        for method in methods:
+            ms = [
+                _metrics(r)
+                for r in sorted((out / name / method).glob("seed*"))
+                if (r / "metrics.json").exists()
+            ]
+            if not ms:
+                continue
+            keys = {k for m in ms for k in m if isinstance(m[k], (int, float))}
+            means[name, method] = {k: statistics.mean(m[k] for m in ms if k in m) for k in keys}
+            means[name, method]["seeds"] = len(ms)
+            floors.setdefault(
+                name, {k: ms[0][f"{k}_floor"] for k in ("precision", "recall", "energy_distance")}
+            )
+
+    def table(title: str, cell, floor=None) -> list[str]:  # noqa: ANN001
+        head = "| data | " + ("data vs data | " if floor else "") + " | ".join(methods) + " |"
+        lines = [f"**{title}**", "", head, "|---|" + ("---|" if floor else "") + "---|" * len(methods)]
+        for name in sets:
+            if name not in floors:
+                continue
+            row = [name] + ([floor(floors[name])] if floor else [])
+            row += [cell(means[name, m]) if (name, m) in means else "" for m in methods]
+            lines.append("| " + " | ".join(row) + " |")
+        return lines + [""]
+
+    def loglik(m: dict[str, float]) -> str:
+        v = m.get("heldout_loglik", m.get("heldout_elbo"))
+        return "-" if v is None else f"{v:.2f}"
+
+    return "\n".join(
+        table("precision / recall", lambda m: f"{m['precision']:.2f} / {m['recall']:.2f}",
+              lambda f: f"{f['precision']:.2f} / {f['recall']:.2f}")
+        + table("energy distance (0: the same distribution)", lambda m: f"{m['energy_distance']:.4f}",
+                lambda f: f"{f['energy_distance']:.4f}")
+        + table("held-out log-likelihood (nats per row, data units; '-': no density)", loglik)
+        + table("training seconds", lambda m: f"{m['train_seconds']:.0f}")
+    )  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path)
@@ -100,11 +152,15 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     table = ["| data | method | seeds | precision (data vs data) | recall (data vs data) | energy distance "
-             "(data vs data) | held-out log-lik. | train s |", "|---|---|---:|---|---|---|---|---:|"]  # fmt: skip
+             "(data vs data) | held-out log-lik. | train s |",
+             "|---|---|---:|---|---|---|---|---:|"]  # fmt: skip
     for name in args.sets.split(","):
         table += rows(study(args.out, name, args), name, args.methods.split(","))
         (args.out / "table.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
+    text = summary(args.out, args.sets.split(","), args.methods.split(","))
+    (args.out / "summary.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
