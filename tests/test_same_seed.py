@@ -10,7 +10,10 @@ import pytest
 from conftest import needs_mnist, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "same_seed"
-TIMING = {"train_seconds", "wall_seconds"}
+# Not compared: times, and the classifier Frechet distance, which is scored by the project's cached
+# digit classifier: trained once per cache by whichever process first needs it, its weights (and so
+# this distance) depend on that process's thread count, not on the training compared here.
+SKIP = {"train_seconds", "wall_seconds", "fd_classifier"}
 TINY = ["model.z_dim=8", "model.gen_hidden=16", "model.est_hidden=16", "model.mixture_components=4",
         "train.batch_size=32", "train.gen_batch_size=32", "eval.every=2", "eval.samples=2000",
         "eval.train_samples=500"]  # fmt: skip
@@ -22,7 +25,7 @@ IMAGES = ["train.batch_size=8", "train.gen_batch_size=8", "images.gen_base=8", "
 
 def _rows(path: Path) -> list[dict[str, float]]:
     with path.open() as f:
-        return [{k: float(v) for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
+        return [{k: float(v) for k, v in row.items() if k not in SKIP} for row in csv.DictReader(f)]
 
 
 def _same(run: Path, then: Path, rel: float = 1e-6) -> None:
@@ -34,7 +37,7 @@ def _same(run: Path, then: Path, rel: float = 1e-6) -> None:
             assert now[key] == pytest.approx(value, rel=rel, abs=1e-9), key
     now_m, old_m = (json.loads((d / "metrics.json").read_text()) for d in (run, then))
     for key, value in old_m.items():
-        if key not in TIMING:
+        if key not in SKIP:
             assert now_m[key] == (pytest.approx(value, rel=rel) if isinstance(value, float) else value), key
 
 
@@ -57,5 +60,10 @@ def test_the_same_seed_gives_the_numbers_of_the_code_before_the_redesign(preset,
 def test_the_same_seed_gives_the_image_presets_numbers_of_the_code_before(tmp_path):
     from conftest import MNIST_DIR
 
+    from lbt.metrics.classifier import load_or_train
+
+    # The run loads the cached digit classifier, as the fixture's did: the evaluation during which a
+    # process first trains it reads slightly different diagnostics (notes/journal.md, 2026-12-06).
+    load_or_train(MNIST_DIR, verbose=False)
     _train("mnist-lbt-gan", IMAGES, tmp_path / "mnist-lbt-gan", env={"LBT_DATA_DIR": str(MNIST_DIR)})
     _same(tmp_path / "mnist-lbt-gan", FIXTURES / "mnist-lbt-gan")
