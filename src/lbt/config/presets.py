@@ -101,18 +101,6 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
         "eval": {"every": 500},
         "recipes": {"lbt@kde": KDE_LBT, "mle@kde": KDE_LBT, "lbt@flow": FLOW_LBT, "mle@flow": FLOW_LBT},
     },
-    # Sharper samples on thin 2-D structure (rings, circles): the kernel-density teacher, a ReLU
-    # generator from 4-D noise (few noise dimensions keep samples on the data's curves; too few
-    # drop a ring), twice the iterations with the suite's cosine schedule (docs/results.md).
-    "points-kde": {
-        "data": {"name": "moons"},
-        "model": {**KDE_LBT["model"], "z_dim": 4, "gen_layers": 3, "gen_hidden": 256,
-                  "gen_activation": "relu"},
-        "train": {"iterations": 6000, "batch_size": 256, "gen_batch_size": 256, "gen_lr": 3e-3,
-                  "gen_lr_final": 1e-4},
-        "lbt": KDE_LBT["lbt"],
-        "eval": {"every": 1000},
-    },  # fmt: skip
     "ring-kde": {  # the paper's ring taught through the closed-form kernel-density teacher
         "data": {"name": "ring", "modes": 8, "radius": 1.0, "std": 0.1},
         "train": {
