@@ -52,12 +52,17 @@ def test_removed_keys_at_their_last_default_load_and_resume(tmp_path):
     them, and the run resumes."""
     run = shutil.copytree(FIXTURES / "ring", tmp_path / "ring")
     doc = yaml.safe_load((run / "config.yaml").read_text())
-    doc["model"]["vae_fourier"] = 0  # removed after the fixtures were written
+    later = {"model.vae_fourier": 0, "model.vae_residual": False}  # removed after the fixtures were written
+    for key, value in later.items():
+        doc["model"][key.split(".")[1]] = value
     (run / "config.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    popped = set()
     for key, (default, _) in config.REMOVED.items():
         section, name = key.split(".")
-        if key != "model.vae_fourier_scale":  # the one key that neither file holds
+        if name in doc[section]:  # the fixture's own removed keys and the later ones set above
             assert doc[section].pop(name) == default, key
+            popped.add(key)
+    assert popped == {k for k, (_, commit) in config.REMOVED.items() if commit == "b8ee25d"} | set(later)
     (tmp_path / "without.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     assert config.load(run / "config.yaml") == config.load(tmp_path / "without.yaml")
     trainer = Trainer.resume(run, [("train.iterations", 6)], progress=False)

@@ -216,7 +216,7 @@ def choices(key: str) -> tuple[str, ...] | None:
 POSITIVE = {
     "data.modes", "data.radius", "data.spacing", "data.std", "data.image_size", "data.channels",
     "model.z_dim", "model.gen_hidden", "model.est_hidden", "model.vae_latent", "model.vae_x_var",
-    "model.vae_prior_std", "model.vae_prior_rate",
+
     "model.mixture_components", "model.mixture_init_std", "model.gen_layers",
     "model.kde_bandwidth", "model.kde_bandwidth_final",
     "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
@@ -241,7 +241,6 @@ NON_NEGATIVE = {
     "lbt.n_est",
     "model.kde_anneal_steps",
     "model.vae_anneal_steps",
-    "model.vae_prior_components",
     "lbt.est_lr_anneal_steps",
     "train.time_limit",
     "train.checkpoint_every",
@@ -265,6 +264,11 @@ REMOVED: dict[str, tuple[Any, str]] = {
     "gan.lbt_gan_weight_hold": (0.5, "b8ee25d"),
     "model.vae_fourier": (0, "6b6396c"),  # random Fourier features for the VAE's encoder (probe E)
     "model.vae_fourier_scale": (1.0, "6b6396c"),
+    # a learned mixture prior and residual encoder / decoder for the VAE (grid-vae probes G-L)
+    "model.vae_prior_components": (0, "1d50547"),
+    "model.vae_prior_std": (0.1, "1d50547"),
+    "model.vae_prior_rate": (1.0, "1d50547"),
+    "model.vae_residual": (False, "1d50547"),
 }
 
 
