@@ -42,6 +42,12 @@ def test_a_sample_against_itself_scores_one_and_a_shifted_copy_scores_low() -> N
     assert near["precision"] < 0.6 and near["recall"] < 0.6  # a k-NN ball in 5-D reaches far
     assert far["precision"] < 0.05 and far["recall"] < 0.05
     assert 1.0 < near["energy_distance"] < far["energy_distance"]
+    # the chunked estimate equals the U-statistic computed directly from all pairwise distances
+    y = x + torch.tensor([3.0, 0, 0, 0, 0])
+    n = len(x)
+    within = (torch.cdist(x, x).sum() + torch.cdist(y, y).sum()) / (n * (n - 1))
+    direct = 2 * torch.cdist(y, x).mean() - within
+    assert near["energy_distance"] == pytest.approx(float(direct), rel=1e-4)
 
 
 def test_half_the_modes_dropped_halves_recall_keeps_precision() -> None:

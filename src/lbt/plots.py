@@ -144,9 +144,7 @@ def pairs_figure(
         for j in range(d):
             ax = axes[i][j]
             if i == j:
-                bins = np.linspace(*_window(real[:, i]), 41)
-                ax.hist(real[:, i], bins=bins, density=True, alpha=0.5, color="C0", label="data")
-                ax.hist(fake[:, i], bins=bins, density=True, alpha=0.5, color="C1", label=label)
+                _overlaid_hists(ax, real[:, i], fake[:, i], label)
             else:
                 ax.scatter(real[:, j], real[:, i], s=1, alpha=0.3, color="C0", rasterized=True)
                 ax.scatter(fake[:, j], fake[:, i], s=1, alpha=0.3, color="C1", rasterized=True)
@@ -177,16 +175,24 @@ def marginals_figure(
         if i >= d:
             ax.axis("off")
             continue
-        lo, hi = _window(real[:, i])
-        bins = np.linspace(lo, hi, 41)
-        ax.hist(real[:, i], bins=bins, density=True, alpha=0.5, color="C0", label="data")
-        ax.hist(np.clip(fake[:, i], lo, hi), bins=bins, density=True, alpha=0.5, color="C1", label=label)
+        _overlaid_hists(ax, real[:, i], fake[:, i], label, clip=True)
         ax.set_title(f"x{i}", fontsize=9)
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _overlaid_hists(ax: Any, real: np.ndarray, fake: np.ndarray, label: str, clip: bool = False) -> None:
+    """One coordinate's histograms, data and generated, on bins over the data's window (``clip``:
+    generated values outside it land in the end bins)."""
+    lo, hi = _window(real)
+    bins = np.linspace(lo, hi, 41)
+    ax.hist(real, bins=bins, density=True, alpha=0.5, color="C0", label="data")
+    ax.hist(
+        np.clip(fake, lo, hi) if clip else fake, bins=bins, density=True, alpha=0.5, color="C1", label=label
+    )
 
 
 def _window(v: np.ndarray) -> tuple[float, float]:
