@@ -198,3 +198,40 @@ def test_mixture_log_prob_is_the_density_by_either_route(dim):
     comps = torch.distributions.Independent(torch.distributions.Normal(means, log_stds.exp()), 1)
     mix = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=log_w), comps)
     torch.testing.assert_close(diag_mixture_log_prob(x, means, log_stds, log_w), mix.log_prob(x))
+
+
+def test_categorical_vae_elbo_is_the_mixture_density_less_the_posterior_gap():
+    """ELBO = log p(x) - KL(q(c|x) || p(c|x)): equal to the mixture's log density while the encoder
+    is the exact posterior (its initial state), strictly below by exactly that KL once it is not."""
+    from lbt.models.teachers import CategoricalVAE
+    from lbt.models.teachers.mixture import diag_gaussian_log_probs, diag_mixture_log_prob
+
+    torch.manual_seed(2)
+    vae = CategoricalVAE(2, codes=12, x_var=0.05).double()
+    x = torch.randn(30, 2, dtype=D)
+    with torch.no_grad():
+        vae.prior_logits.copy_(torch.randn(12, dtype=D))
+        vae.enc_bias.copy_(torch.log_softmax(vae.prior_logits, 0))  # still the exact posterior
+    log_p = diag_mixture_log_prob(x, vae.means, vae.log_stds, torch.log_softmax(vae.prior_logits, 0))
+    assert torch.allclose(vae(x), log_p, atol=1e-12)
+    with torch.no_grad():
+        vae.enc_centres.add_(0.3 * torch.randn_like(vae.enc_centres))
+    log_joint = diag_gaussian_log_probs(x, vae.means, vae.log_stds) + torch.log_softmax(vae.prior_logits, 0)
+    log_post = log_joint - log_p[:, None]
+    log_q = vae.encode(x)
+    kl = (log_q.exp() * (log_q - log_post)).sum(-1)
+    assert float(kl.detach().min()) > 1e-6
+    assert torch.allclose(vae(x), log_p - kl, atol=1e-10)
+
+
+def test_categorical_vae_hypergradient_matches_central_differences():
+    """K = 2 Adam steps on the ELBO (encoder, decoder and prior all unrolled) against finite differences."""
+    from lbt.models.teachers import CategoricalVAE
+
+    torch.manual_seed(3)
+    gen = FixedLatentGenerator(n=16, seed=3)
+    teacher = CategoricalVAE(2, codes=6, x_var=0.1).double()
+    settings = LBTConfig(unroll_steps=2, n_est=0, est_lr=0.05, adam_second_moment_grad=True)
+    method = LBT(gen, teacher, settings, OuterSettings(gen_batch_size=16))
+    x = torch.randn(30, 2, dtype=D) * 0.7
+    _check_against_central_differences(method, x)

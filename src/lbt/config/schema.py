@@ -57,7 +57,7 @@ class ModelConfig(GeneratorConfig, VAEConfig, MixtureConfig, KDEConfig, FlowConf
     """The ``model`` section: which generator, teacher and discriminator, and each part's own keys,
     declared beside its builder (``KDEConfig`` with the kernel-density teacher, ...)."""
 
-    estimator: str = "vae"  # the teacher: vae | mixture | gaussian | kde | flow (lbt.models.ESTIMATORS)
+    estimator: str = "vae"  # the teacher: vae, categorical-vae, mixture, kde, flow, ... (ESTIMATORS)
     discriminator: str = "mlp"  # GAN-family methods (lbt.models.DISCRIMINATORS)
 
 

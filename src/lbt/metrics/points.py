@@ -102,9 +102,9 @@ def two_sample(real: Tensor, fake: Tensor, k: int = 3, chunk: int = CHUNK) -> di
 
 def is_bound(teacher: nn.Module) -> bool:
     """Whether the teacher's ``forward`` is an ELBO (a VAE's lower bound) rather than an exact log density."""
-    from lbt.models.teachers import VAE, ImportanceWeighted
+    from lbt.models.teachers import VAE, CategoricalVAE, ImportanceWeighted
 
-    return isinstance(teacher, (VAE, ImportanceWeighted))
+    return isinstance(teacher, (VAE, CategoricalVAE, ImportanceWeighted))
 
 
 @torch.no_grad()

@@ -36,7 +36,7 @@ from lbt.models.teachers import (
 from lbt.models.teachers.flow import build_flow
 from lbt.models.teachers.kde import build_kde
 from lbt.models.teachers.mixture import build_gaussian, build_mixture
-from lbt.models.teachers.vae import build_vae
+from lbt.models.teachers.vae import build_categorical_vae, build_vae
 from lbt.registry import Registry
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ GENERATORS: Registry[NetBuilder] = Registry("model.generator", {
 })  # fmt: skip
 ESTIMATORS: Registry[NetBuilder] = Registry("model.estimator", {
     "vae": build_vae,
+    "categorical-vae": build_categorical_vae,
     "mixture": build_mixture,
     "gaussian": build_gaussian,
     "kde": build_kde,

@@ -17,11 +17,12 @@ from lbt.models.teachers.protocol import (
     Scheduled,
     Teacher,
 )
-from lbt.models.teachers.vae import VAE
+from lbt.models.teachers.vae import VAE, CategoricalVAE
 
 __all__ = [
     "VAE",
     "Calibrates",
+    "CategoricalVAE",
     "FlowTeacher",
     "GaussianEstimator",
     "ImportanceWeighted",

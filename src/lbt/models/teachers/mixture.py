@@ -33,17 +33,21 @@ class MixtureConfig:
 MATMUL_ABOVE_DIM = 16
 
 
-def diag_mixture_log_prob(x: Tensor, means: Tensor, log_stds: Tensor, log_weights: Tensor) -> Tensor:
-    """log sum_c w_c N(x; m_c, diag(s_c^2)) per row of ``x`` (B, D); ``means``/``log_stds`` (C, D)."""
+def diag_gaussian_log_probs(x: Tensor, means: Tensor, log_stds: Tensor) -> Tensor:
+    """log N(x_b; m_c, diag(s_c^2)) for every row b of ``x`` (B, D) and component c: shape (B, C)."""
     d = x.shape[-1]
     if d <= MATMUL_ABOVE_DIM:
         z = (x[:, None, :] - means) * torch.exp(-log_stds)  # (B, C, D)
-        log_comp = (-0.5 * z**2 - log_stds).sum(-1) - 0.5 * d * math.log(2 * math.pi)
-    else:  # sum_d (x_d - m_cd)^2 p_cd = x^2 p^T - 2 x (m p)^T + sum_d m^2 p, with p = 1 / s^2
-        prec = torch.exp(-2 * log_stds)
-        sq = (x**2) @ prec.T - 2 * x @ (means * prec).T + (means**2 * prec).sum(-1)
-        log_comp = -0.5 * sq.clamp_min(0) - log_stds.sum(-1) - 0.5 * d * math.log(2 * math.pi)
-    return torch.logsumexp(log_comp + log_weights, dim=-1)
+        return (-0.5 * z**2 - log_stds).sum(-1) - 0.5 * d * math.log(2 * math.pi)
+    # sum_d (x_d - m_cd)^2 p_cd = x^2 p^T - 2 x (m p)^T + sum_d m^2 p, with p = 1 / s^2
+    prec = torch.exp(-2 * log_stds)
+    sq = (x**2) @ prec.T - 2 * x @ (means * prec).T + (means**2 * prec).sum(-1)
+    return -0.5 * sq.clamp_min(0) - log_stds.sum(-1) - 0.5 * d * math.log(2 * math.pi)
+
+
+def diag_mixture_log_prob(x: Tensor, means: Tensor, log_stds: Tensor, log_weights: Tensor) -> Tensor:
+    """log sum_c w_c N(x; m_c, diag(s_c^2)) per row of ``x`` (B, D); ``means``/``log_stds`` (C, D)."""
+    return torch.logsumexp(diag_gaussian_log_probs(x, means, log_stds) + log_weights, dim=-1)
 
 
 class GaussianEstimator(TeacherModule):

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lbt.models.generators import glorot_, mlp
 from lbt.models.teachers.adapt import TeacherModule
+from lbt.models.teachers.mixture import diag_gaussian_log_probs
 
 if TYPE_CHECKING:
     from lbt.config import Config
@@ -21,7 +22,7 @@ class VAEConfig:
     """The VAE teacher's ``model.vae_*`` keys and its width (part of ``model``)."""
 
     est_hidden: int = 128  # hidden width of the encoder and the decoder
-    vae_latent: int = 32
+    vae_latent: int = 32  # latent dimensions (categorical-vae: codes)
     vae_x_var: float = 1e-3
     vae_x_var_final: float = -1.0  # > 0: decoder variance annealed geometrically to this value
     vae_anneal_steps: int = 0  # ... over this many iterations
@@ -93,6 +94,53 @@ class VAE(TeacherModule):
             n, self.latent, device=self.decoder[0].weight.device, dtype=self.decoder[0].weight.dtype
         )
         return self.decoder(z)
+
+
+class CategoricalVAE(TeacherModule):
+    """A VAE whose latent is one of ``codes`` categories; ``forward`` is the exact ELBO per example.
+
+    The decoder maps each code to a diagonal Gaussian (a mean and a learned variance per code,
+    starting at ``x_var``); the encoder q(c|x) is a radial-basis network (its own centres, widths and
+    biases: the family the exact posterior lies in, so the bound can become tight); the prior's
+    weights are learned. The expectation over the code is a sum over all codes, so the ELBO is
+    deterministic. A decoder update moves only the codes the encoder assigns a sample to, so the
+    teacher answers locally, as a mixture's components do, where the Gaussian-latent MLP VAE
+    answers across the whole space (notes/journal.md, grid-vae).
+    """
+
+    def __init__(self, x_dim: int = 2, codes: int = 256, x_var: float = 1e-2, init_scale: float = 1.0):
+        super().__init__()
+        means = init_scale * torch.randn(codes, x_dim)
+        log_stds = torch.full((codes, x_dim), 0.5 * math.log(x_var))
+        self.means, self.log_stds = nn.Parameter(means), nn.Parameter(log_stds)
+        self.prior_logits = nn.Parameter(torch.zeros(codes))
+        # The encoder starts as the exact posterior of the initial decoder; from then on it learns apart.
+        self.enc_centres, self.enc_log_widths = nn.Parameter(means.clone()), nn.Parameter(log_stds.clone())
+        self.enc_bias = nn.Parameter(torch.zeros(codes))
+
+    def encode(self, x: Tensor) -> Tensor:
+        """log q(c | x), shape (B, codes)."""
+        logits = diag_gaussian_log_probs(x, self.enc_centres, self.enc_log_widths) + self.enc_bias
+        return torch.log_softmax(logits, dim=-1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        log_q = self.encode(x)
+        log_prior = torch.log_softmax(self.prior_logits, 0)
+        log_joint = diag_gaussian_log_probs(x, self.means, self.log_stds) + log_prior
+        return (log_q.exp() * (log_joint - log_q)).sum(-1)
+
+    elbo = forward
+
+    @torch.no_grad()
+    def sample(self, n: int) -> Tensor:
+        """Codes from the prior, then the decoder's Gaussian."""
+        c = torch.multinomial(torch.softmax(self.prior_logits, 0), n, replacement=True)
+        return self.means[c] + torch.exp(self.log_stds[c]) * torch.randn_like(self.means[c])
+
+
+def build_categorical_vae(cfg: Config, x_dim: int) -> CategoricalVAE:
+    m: VAEConfig = cfg.model
+    return CategoricalVAE(x_dim, m.vae_latent, m.vae_x_var)
 
 
 def build_vae(cfg: Config, x_dim: int) -> VAE:
