@@ -1,10 +1,11 @@
 """Was teaching worth it? LBT against fitting the same teacher to the data, and the GAN, on point clouds.
 
-    python benchmarks/own_data.py OUT [--iterations 1500] [--seeds 3] [--jobs 2]
+    python benchmarks/own_data.py OUT [--preset points] [--iterations 1500] [--seeds 3] [--jobs 2]
         [--sets moons,circles,swissroll,gaussians8,rings,breast-cancer]
         [--methods lbt,lbt@kde,lbt@flow,mle,mle@kde,mle@flow,gan]
 
-For each data set one ``lbt compare --preset points`` study (OUT/<set>/, resumable: finished runs
+For each data set one ``lbt compare --preset points`` study (or ``--preset points-2d``, whose own
+iterations ``--iterations 0`` keeps) (OUT/<set>/, resumable: finished runs
 are kept): the default recipe's LBT (64-component mixture teacher), LBT through the kernel-density
 and the flow teacher, the same three teachers fitted to the data by maximum likelihood
 (``train.method=mle``), and the GAN, all on the preset's batches and the same iterations.
@@ -54,9 +55,10 @@ def study(out: Path, name: str, args: argparse.Namespace) -> Path:
             "--set",
             f"data.path={breast_cancer_csv(out / 'breast-cancer.csv')}",
         ]
-    cmd = [sys.executable, "-m", "lbt.cli", "compare", "--preset", "points", "--methods", args.methods,
-           "--seeds", str(args.seeds), "--iterations", str(args.iterations), "--jobs", str(args.jobs),
-           "--out", str(out / name), "--no-progress", *sets]  # fmt: skip
+    budget = ["--iterations", str(args.iterations)] if args.iterations > 0 else []
+    cmd = [sys.executable, "-m", "lbt.cli", "compare", "--preset", args.preset, "--methods", args.methods,
+           "--seeds", str(args.seeds), *budget, "--jobs", str(args.jobs), "--out", str(out / name),
+           "--no-progress", *sets]  # fmt: skip
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     return out / name
@@ -144,7 +146,8 @@ def summary(out: Path, sets: list[str], methods: list[str]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path)
-    ap.add_argument("--iterations", type=int, default=1500)
+    ap.add_argument("--preset", default="points")
+    ap.add_argument("--iterations", type=int, default=1500, help="per run; 0: the preset's own")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--sets", default=",".join((*DENSITIES, "breast-cancer")))
