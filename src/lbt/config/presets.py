@@ -104,7 +104,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     # 2-D point clouds with thin structure (curves, rings, small blobs): the kernel-density teacher
     # sharpened to 0.05 (a final bandwidth at or above the data's own noise makes the samples thinner
     # than the data), a ReLU generator from 4-D noise (many noise dimensions leave mass between the
-    # curves), and a 1,024-sample kernel density (docs/results.md, "Your own data").
+    # curves), and a 2,048-sample kernel density (docs/results.md, "Your own data").
     "points-2d": {
         "data": {"name": "moons"},
         "model": {
