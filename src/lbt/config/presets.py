@@ -118,7 +118,7 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
         "train": {
             "iterations": 6000,
             "batch_size": 256,
-            "gen_batch_size": 1024,
+            "gen_batch_size": 2048,
             "gen_lr": 3e-3,
             "gen_lr_final": 1e-4,
         },
