@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -192,3 +193,54 @@ def test_nan_rollback_is_bounded(tmp_path):
     _inject(trainer, set(range(6, 1000)))  # every estimator update after the first checkpoint fails
     with pytest.raises(NonFiniteError, match="after 3 rollbacks"):
         trainer.fit()
+
+
+def _children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_to_a_parallel_compare_stops_its_workers_with_checkpoints(tmp_path):
+    """``kill`` of ``lbt compare --jobs 2`` (the parent only) must not leave its workers training on
+    into the study directory: they checkpoint and stop, and the study says how to continue."""
+    import time
+
+    out = tmp_path / "study"
+    proc = _popen("compare", "--methods", "lbt", "--seeds", "2", "--iterations", "100000", "--jobs", "2",
+                  "--out", str(out), "--no-progress", *FAST)  # fmt: skip
+    histories = [out / "lbt" / f"seed{s}" / "history.csv" for s in (0, 1)]
+    deadline = time.monotonic() + 240
+    while not all(h.exists() for h in histories):  # both workers past their first evaluation
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else ""
+        time.sleep(0.2)
+    workers = [p for p in _children(proc.pid) if "fork" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode != 0 and "rerun the same lbt compare command" in err and "Traceback" not in err
+    deadline = time.monotonic() + 60
+    while any(_alive(w) for w in workers):
+        assert time.monotonic() < deadline, "a worker kept running after the study was stopped"
+        time.sleep(0.2)
+    for s in (0, 1):
+        ckpt = torch.load(out / "lbt" / f"seed{s}" / "checkpoint.pt", weights_only=False)
+        assert 10 <= ckpt["iteration"] < 100000
