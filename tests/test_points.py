@@ -41,7 +41,14 @@ def test_a_sample_against_itself_scores_one_and_a_shifted_copy_scores_low() -> N
     near, far = (two_sample(x, x + torch.tensor([s, 0, 0, 0, 0])) for s in (3.0, 6.0))
     assert near["precision"] < 0.6 and near["recall"] < 0.6  # a k-NN ball in 5-D reaches far
     assert far["precision"] < 0.05 and far["recall"] < 0.05
-    assert 1.0 < near["energy_distance"] < far["energy_distance"]
+    # Known answer: for N(0, I) against N(m, I) the energy distance is 2 E|Z + m| - 2 E|Z|, Z ~ N(0, 2I)
+    z = torch.randn(400_000, 5, generator=gen(1), dtype=torch.float64) * 2**0.5
+    for est, s in ((near, 3.0), (far, 6.0)):
+        truth = float(
+            2 * (z + torch.tensor([s, 0, 0, 0, 0], dtype=z.dtype)).norm(dim=1).mean()
+            - 2 * z.norm(dim=1).mean()
+        )
+        assert est["energy_distance"] == pytest.approx(truth, rel=0.05), s  # 2.36 and 7.28
     # the chunked estimate equals the U-statistic computed directly from all pairwise distances
     y = x + torch.tensor([3.0, 0, 0, 0, 0])
     n = len(x)
