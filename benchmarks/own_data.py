@@ -4,10 +4,10 @@
         [--sets moons,circles,swissroll,gaussians8,rings,breast-cancer]
         [--methods lbt,lbt@kde,lbt@flow,mle,mle@kde,mle@flow,gan]
 
-For each data set one ``lbt compare --preset points`` study (or ``--preset points-2d``, whose own
-iterations ``--iterations 0`` keeps) (OUT/<set>/, resumable: finished runs
-are kept): the default recipe's LBT (64-component mixture teacher), LBT through the kernel-density
-and the flow teacher, the same three teachers fitted to the data by maximum likelihood
+For each data set one ``lbt compare --preset points`` study (OUT/<set>/, resumable: finished runs
+are kept; ``--preset points-2d --iterations 0`` runs that preset at its own iterations): the
+default recipe's LBT (64-component mixture teacher), LBT through the kernel-density and the flow
+teacher, the same three teachers fitted to the data by maximum likelihood
 (``train.method=mle``), and the GAN, all on the preset's batches and the same iterations.
 ``breast-cancer`` is the Wisconsin breast-cancer table (569 rows x 30 numeric columns) that ships
 inside scikit-learn (``pip install scikit-learn``; read offline), written to OUT/breast-cancer.csv

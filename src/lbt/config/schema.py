@@ -216,7 +216,6 @@ def choices(key: str) -> tuple[str, ...] | None:
 POSITIVE = {
     "data.modes", "data.radius", "data.spacing", "data.std", "data.image_size", "data.channels",
     "model.z_dim", "model.gen_hidden", "model.est_hidden", "model.vae_latent", "model.vae_x_var",
-
     "model.mixture_components", "model.mixture_init_std", "model.gen_layers",
     "model.kde_bandwidth", "model.kde_bandwidth_final",
     "train.iterations", "train.batch_size", "train.gen_batch_size", "train.gen_lr", "train.eps",
