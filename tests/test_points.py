@@ -286,7 +286,7 @@ def test_points_2d_is_a_kde_teacher_over_a_relu_generator_from_few_noise_dimensi
     cfg = build("points-2d")
     assert cfg.model.estimator == "kde" and cfg.lbt.unroll_steps == 0
     assert cfg.model.gen_activation == "relu" and cfg.model.z_dim <= 8
-    assert 0 < cfg.model.kde_bandwidth_final < cfg.model.kde_bandwidth
+    assert 0 < cfg.model.kde_bandwidth_final < cfg.model.kde_bandwidth and cfg.model.kde_smooth_data
     fast = {"data.name": "circles", "data.points": 4000, "train.gen_batch_size": 512, "eval.every": 400,
             "eval.point_samples": 800, "model.kde_anneal_steps": 200, "train.iterations": 400}  # fmt: skip
     untrained = Trainer(preset="points-2d", overrides=fast, out_dir=tmp_path / "a", progress=False)

@@ -135,6 +135,30 @@ def test_kde_teacher_checkpoint_round_trip():
     assert torch.equal(a(x), b(x))
 
 
+@pytest.mark.parametrize("smooth", [False, True])
+def test_kde_teaching_optimum_is_the_data_deconvolved_unless_the_data_is_blurred_too(smooth):
+    """Data N(0, 1), generator a * z, a kernel of width h: the teaching loss is a Gaussian's
+    likelihood of variance a^2 + h^2, so its optimum is a^2 = 1 - h^2 on raw data (thinner than the
+    data) and a = 1 when the data is read through the same kernel (``smooth_data``)."""
+    torch.manual_seed(0)
+    h = 0.7
+    kde = KDETeacher(1, h, smooth_data=smooth)
+    z, x = torch.randn(4000, 1), torch.randn(4000, 1)
+    a = torch.tensor(0.3, requires_grad=True)
+    opt = torch.optim.Adam([a], lr=0.02)
+    tail = []
+    for step in range(500):
+        kde.centres = a * z
+        loss = -kde(kde.view_data(x)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step >= 400:
+            tail.append(float(a.detach()))
+    want = 1.0 if smooth else math.sqrt(1 - h**2)
+    assert sum(tail) / len(tail) == pytest.approx(want, abs=0.04)
+
+
 class _DistributionFactory(nn.Module):
     """Like a zuko flow: ``forward()`` builds a distribution from the module's parameters."""
 

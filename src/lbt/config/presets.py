@@ -102,14 +102,14 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
         "recipes": {"lbt@kde": KDE_LBT, "mle@kde": KDE_LBT, "lbt@flow": FLOW_LBT, "mle@flow": FLOW_LBT},
     },
     # 2-D point clouds with thin structure (curves, rings, small blobs): the kernel-density teacher
-    # sharpened to 0.05 (a final bandwidth at or above the data's own noise makes the samples thinner
-    # than the data), a ReLU generator from 4-D noise (many noise dimensions leave mass between the
-    # curves), and a 2,048-sample kernel density (docs/results.md, "Your own data").
+    # reading the real data through its own kernel (raw data would ask for samples thinner than the
+    # data by the kernel's width), a ReLU generator from 4-D noise (many noise dimensions leave mass
+    # between the curves), and a 2,048-sample kernel density (docs/results.md, "Your own data").
     "points-2d": {
         "data": {"name": "moons"},
         "model": {
             **KDE_LBT["model"],
-            "kde_bandwidth_final": 0.05,
+            "kde_smooth_data": True,
             "z_dim": 4,
             "gen_layers": 3,
             "gen_hidden": 256,

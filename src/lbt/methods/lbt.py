@@ -20,7 +20,7 @@ from lbt.errors import LBTError
 from lbt.hypergrad import HYPERGRADIENTS, TeachingProblem, hypergrad_options
 from lbt.methods.base import DataFn, Method, OuterSettings, Submodule
 from lbt.models import as_estimator, make_estimator, make_generator
-from lbt.models.teachers import Calibrates, Refits, Scheduled
+from lbt.models.teachers import Calibrates, Refits, Scheduled, ViewsData
 from lbt.optim import Optimizer, Params, State, adam, sgd
 from lbt.unroll import InnerStep, Loss, functional_loss, params_of, unroll
 
@@ -243,6 +243,8 @@ class LBT(Method):
 
     def teach(self, x_data: Tensor) -> tuple[Tensor, Tensor]:
         """(surrogate, detached teaching loss) from the configured hypergradient strategy."""
+        if isinstance(self.estimator, ViewsData):
+            x_data = self.estimator.view_data(x_data)
         phi0, context = self._start(True)
         steps = self.unroll_steps if phi0 else 0
         problem = TeachingProblem(self._loss(context), phi0, self.inner_state, self.inner, self._gen_batch,

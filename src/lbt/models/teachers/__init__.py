@@ -16,6 +16,7 @@ from lbt.models.teachers.protocol import (
     Samples,
     Scheduled,
     Teacher,
+    ViewsData,
 )
 from lbt.models.teachers.vae import VAE, CategoricalVAE
 
@@ -33,6 +34,7 @@ __all__ = [
     "Scheduled",
     "Teacher",
     "TeacherModule",
+    "ViewsData",
     "as_estimator",
     "kde_log_prob",
 ]

@@ -36,6 +36,7 @@ class KDEConfig:
     kde_bandwidth_final: float = 0.05
     kde_anneal_steps: int = 0
     kde_relative: bool = False  # bandwidths in units of the data's standard deviation
+    kde_smooth_data: bool = False  # read the real data through the kernel too (see KDETeacher.view_data)
 
 
 class _GaussianLogSumExp(torch.autograd.Function):
@@ -117,6 +118,7 @@ class KDETeacher(TeacherModule):
         bandwidth_final: float | None = None,
         anneal_steps: int = 0,
         relative: bool = False,
+        smooth_data: bool = False,
     ) -> None:
         super().__init__()
         if rule not in BANDWIDTH_RULES:
@@ -126,6 +128,7 @@ class KDETeacher(TeacherModule):
         self.h1 = bandwidth if bandwidth_final is None else bandwidth_final
         self.anneal_steps = anneal_steps
         self.relative = relative
+        self.smooth_data = smooth_data
         self.register_buffer("centres", torch.zeros(1, x_dim))
         self.register_buffer("bandwidth", torch.tensor(float(bandwidth)))
         self.register_buffer("scale", torch.tensor(-1.0))  # data std once calibrated (relative)
@@ -165,6 +168,17 @@ class KDETeacher(TeacherModule):
             out["bandwidth"] = sigma * n ** (-1.0 / (d + 4))
         return out
 
+    def view_data(self, x_data: Tensor) -> Tensor:
+        """The real data as the teaching loss reads it: with ``smooth_data``, blurred by the kernel.
+
+        The kernel density's model is the generator convolved with the kernel, so its likelihood of
+        raw data is best for a generator *thinner* than the data (the data deconvolved); blurring
+        the data by the same kernel compares like with like, and the optimum is the data itself.
+        """
+        if not self.smooth_data:
+            return x_data
+        return x_data + self.bandwidth * torch.randn_like(x_data)
+
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
         idx = torch.randint(0, self.centres.shape[0], (n,), device=self.centres.device)
@@ -175,4 +189,5 @@ def build_kde(cfg: Config, x_dim: int) -> KDETeacher:
     """``model.estimator=kde`` from the ``model.kde_*`` keys."""
     m: KDEConfig = cfg.model
     return KDETeacher(x_dim, m.kde_bandwidth, rule=m.kde_rule, bandwidth_final=m.kde_bandwidth_final,
-                      anneal_steps=m.kde_anneal_steps, relative=m.kde_relative)  # fmt: skip
+                      anneal_steps=m.kde_anneal_steps, relative=m.kde_relative,
+                      smooth_data=m.kde_smooth_data)  # fmt: skip

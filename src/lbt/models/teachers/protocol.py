@@ -8,6 +8,7 @@ A teacher is an ``nn.Module`` whose ``forward(x)`` is a per-sample, differentiab
   fit is differentiable in the samples (a kernel density's centres, a mixture's means);
 * :class:`Scheduled` -- the teacher changes with training progress (a bandwidth schedule);
 * :class:`Calibrates` -- the teacher takes its units from the real data once (a relative bandwidth);
+* :class:`ViewsData` -- the teacher reads the real data of the teaching loss its own way (blurred);
 * :class:`Samples` and :class:`ImportanceWeighted` -- evaluation only: the teacher draws samples
   (its figure) or gives a tighter importance-weighted bound (the VAEs' held-out IWAE).
 """
@@ -48,6 +49,13 @@ class Calibrates(Protocol):
     """Shown a batch of real data before training, to set scales (never a likelihood term)."""
 
     def calibrate(self, x_data: Tensor) -> None: ...
+
+
+@runtime_checkable
+class ViewsData(Protocol):
+    """Maps the real batch before the teaching loss reads it (a kernel density blurs it)."""
+
+    def view_data(self, x_data: Tensor) -> Tensor: ...
 
 
 @runtime_checkable
