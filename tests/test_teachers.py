@@ -248,6 +248,26 @@ def test_categorical_vae_elbo_is_the_mixture_density_less_the_posterior_gap():
     assert torch.allclose(vae(x), log_p - kl, atol=1e-10)
 
 
+def test_categorical_vae_code_widths_floor_is_soft():
+    """With ``min_std`` a code's width is ``min_std + exp(parameter)``: above the floor at any
+    parameter, with a live gradient."""
+    from lbt.models.teachers import CategoricalVAE
+
+    vae = CategoricalVAE(2, codes=3, x_var=0.01, min_std=0.05).double()
+    with torch.no_grad():
+        vae.log_stds.copy_(
+            torch.tensor([[-20.0, -3.0], [math.log(0.05), 0.0], [math.log(2.0), 1.0]], dtype=D)
+        )
+    stds = vae.decoder_log_stds().exp()
+    assert bool((stds > 0.05).all())
+    assert float(stds[0, 0]) == pytest.approx(0.05, rel=1e-6)  # far below: the floor
+    assert float(stds[2, 0]) == pytest.approx(2.05, rel=1e-6)  # far above: the parameter's own + the floor
+    stds.sum().backward()
+    assert bool((vae.log_stds.grad[:, 1] > 0).all())  # never a dead gradient
+    plain = CategoricalVAE(2, codes=3)
+    assert plain.decoder_log_stds() is plain.log_stds  # no floor: the parameter itself
+
+
 def test_categorical_vae_hypergradient_matches_central_differences():
     """K = 2 Adam steps on the ELBO (encoder, decoder and prior all unrolled) against finite differences."""
     from lbt.models.teachers import CategoricalVAE

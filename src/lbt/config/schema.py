@@ -240,6 +240,7 @@ NON_NEGATIVE = {
     "lbt.n_est",
     "model.kde_anneal_steps",
     "model.vae_anneal_steps",
+    "model.vae_min_std",
     "lbt.est_lr_anneal_steps",
     "train.time_limit",
     "train.checkpoint_every",

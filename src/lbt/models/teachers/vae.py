@@ -26,6 +26,7 @@ class VAEConfig:
     vae_x_var: float = 1e-3
     vae_x_var_final: float = -1.0  # > 0: decoder variance annealed geometrically to this value
     vae_anneal_steps: int = 0  # ... over this many iterations
+    vae_min_std: float = 0.0  # categorical-vae: > 0, a soft floor under the codes' standard deviations
 
 
 class VAE(TeacherModule):
@@ -108,8 +109,16 @@ class CategoricalVAE(TeacherModule):
     answers across the whole space (notes/journal.md, grid-vae).
     """
 
-    def __init__(self, x_dim: int = 2, codes: int = 256, x_var: float = 1e-2, init_scale: float = 1.0):
+    def __init__(
+        self,
+        x_dim: int = 2,
+        codes: int = 256,
+        x_var: float = 1e-2,
+        init_scale: float = 1.0,
+        min_std: float = 0.0,
+    ):
         super().__init__()
+        self.min_log_std = math.log(min_std) if min_std > 0 else None
         means = init_scale * torch.randn(codes, x_dim)
         log_stds = torch.full((codes, x_dim), 0.5 * math.log(x_var))
         self.means, self.log_stds = nn.Parameter(means), nn.Parameter(log_stds)
@@ -123,10 +132,21 @@ class CategoricalVAE(TeacherModule):
         logits = diag_gaussian_log_probs(x, self.enc_centres, self.enc_log_widths) + self.enc_bias
         return torch.log_softmax(logits, dim=-1)
 
+    def decoder_log_stds(self) -> Tensor:
+        """The codes' log standard deviations: ``log(min_std + exp(log_stds))`` where a floor is set.
+
+        Codes far narrower than the spacing of the data's modes make a mode that no code covers cost
+        (distance / std)^2 nats, and that one term then steers the whole hypergradient. The floor is
+        additive, so the gradient is never dead and a code far above it keeps its own width.
+        """
+        if self.min_log_std is None:
+            return self.log_stds
+        return torch.logaddexp(self.log_stds, torch.full_like(self.log_stds, self.min_log_std))
+
     def forward(self, x: Tensor) -> Tensor:
         log_q = self.encode(x)
         log_prior = torch.log_softmax(self.prior_logits, 0)
-        log_joint = diag_gaussian_log_probs(x, self.means, self.log_stds) + log_prior
+        log_joint = diag_gaussian_log_probs(x, self.means, self.decoder_log_stds()) + log_prior
         return (log_q.exp() * (log_joint - log_q)).sum(-1)
 
     elbo = forward
@@ -135,12 +155,12 @@ class CategoricalVAE(TeacherModule):
     def sample(self, n: int) -> Tensor:
         """Codes from the prior, then the decoder's Gaussian."""
         c = torch.multinomial(torch.softmax(self.prior_logits, 0), n, replacement=True)
-        return self.means[c] + torch.exp(self.log_stds[c]) * torch.randn_like(self.means[c])
+        return self.means[c] + torch.exp(self.decoder_log_stds()[c]) * torch.randn_like(self.means[c])
 
 
 def build_categorical_vae(cfg: Config, x_dim: int) -> CategoricalVAE:
     m: VAEConfig = cfg.model
-    return CategoricalVAE(x_dim, m.vae_latent, m.vae_x_var)
+    return CategoricalVAE(x_dim, m.vae_latent, m.vae_x_var, min_std=m.vae_min_std)
 
 
 def build_vae(cfg: Config, x_dim: int) -> VAE:
