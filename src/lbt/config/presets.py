@@ -179,21 +179,23 @@ CORE_PRESETS: dict[str, dict[str, Any]] = {
     # The LBT paper's 10 x 10 grid, spacing 0.2, std 0.01 (no published PacGAN recipe).
     "grid": suite_preset({"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01}, 8000, 500),
     # The paper's grid taught through its own kind of teacher, a VAE fitted by gradient steps and
-    # unrolled: the decoder variance starts wide and anneals to the modes' own (docs/presets.md).
+    # unrolled: a categorical latent of 256 codes (each code's Gaussian answers only the samples near
+    # it), the codes' widths softly floored, the inner Adam's epsilon capped (docs/presets.md).
     "grid-vae": {
         "data": {"name": "grid", "modes": 100, "spacing": 0.2, "std": 0.01},
-        "model": {"estimator": "vae", "vae_x_var": 1e-1, "vae_x_var_final": 1e-4, "vae_anneal_steps": 4000},
+        "model": {"estimator": "categorical-vae", "vae_latent": 256, "vae_x_var": 1e-2, "vae_min_std": 0.04},
         "train": LEARNED_GRID_TRAIN,
         "lbt": {
             "unroll_steps": 5,
             "n_est": 1,
             "est_steps": 5,
-            "est_lr": 1e-3,
-            "est_lr_mult": 3.0,
-            "est_lr_final": 1e-4,
-            "est_lr_anneal_steps": 4000,
+            "est_lr": 1e-2,
+            "est_lr_mult": 1.0,
+            "adam_eps": 1e-4,
+            "fit_adam_eps": 1e-8,
         },
-        "eval": {"every": 500},
+        "eval": {"every": 250},
+        "recipes": {"lbt": COMPILED, "lbt-gan": COMPILED},
     },  # fmt: skip
     # The same grid and generator through the best learned teacher found so far: a 256-component
     # Gaussian mixture fitted by gradient steps and unrolled (no closed-form refit), whose
