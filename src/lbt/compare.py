@@ -26,15 +26,13 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing import active_children, get_context
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,7 @@ from lbt import rundir
 from lbt.config import Config
 from lbt.errors import LBTError
 from lbt.metrics import describe
+from lbt.signals import sigterm_to_children
 
 DEFAULT_METHODS = ("lbt", "gan", "unrolled-gan", "veegan", "pacgan", "lbt-gan")
 UNLIMITED_ITERATIONS = 10**9  # with --minutes alone, the time limit is the only stop
@@ -175,28 +174,6 @@ def _stop_if_interrupted(exc: BaseException) -> None:
         raise LBTError(f"{exc}; rerun the same lbt compare command to continue the study") from None
 
 
-class ForwardSigterm:
-    """SIGTERM to the study reaches its worker processes too, so each checkpoints and stops (as
-    Ctrl-C reaches a terminal's whole process group); otherwise they train on, orphaned, into the
-    study directory that a rerun would then share with them."""
-
-    def __enter__(self) -> ForwardSigterm:
-        self._old = None
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGTERM, self._forward)
-        return self
-
-    @staticmethod
-    def _forward(signum: int, frame: Any) -> None:
-        for child in active_children():
-            if child.pid is not None:
-                os.kill(child.pid, signum)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
-
-
 def run_jobs(jobs: list[Job], workers: int, log: Any = print) -> list[tuple[Job, str]]:
     """Run the jobs, ``workers`` at a time (separate processes when > 1); returns the failures."""
     failures: list[tuple[Job, str]] = []
@@ -222,7 +199,7 @@ def run_jobs(jobs: list[Job], workers: int, log: Any = print) -> list[tuple[Job,
         return failures
     ctx = get_context("spawn")  # no forked torch state; safe with threads
     pending = list(jobs)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, ForwardSigterm():
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, sigterm_to_children():
         running: dict[Future, Job] = {}
         try:
             while pending or running:
