@@ -305,14 +305,12 @@ def official_settings(preset: str) -> Settings:
     fixed("estimator", "model.estimator / est_hidden", f"{m.estimator}, {m.est_hidden}",
           "VAE, 128-128 tanh", (m.estimator, m.est_hidden) == ("vae", 128))  # fmt: skip
     fixed("decoder variance", "model.vae_x_var", m.vae_x_var, "0.001 (`vae_x_var`)",
-          m.vae_x_var == 1e-3 and m.vae_x_var_final < 0)  # fmt: skip
+          m.vae_x_var == 1e-3)  # fmt: skip
     fixed("inner optimizer", "lbt.inner_optimizer / adam_eps", f"{lb.inner_optimizer}, {lb.adam_eps:g}",
           "hand-written Adam, b1 0.5, b2 0.999, eps 1e-8 inside the sqrt, v stop-gradient",
           (lb.inner_optimizer, lb.adam_eps, lb.adam_eps_inside_sqrt, lb.adam_second_moment_grad)
           == ("adam", 1e-8, True, False) and lb.fit_adam_eps in (0.0, 1e-8) and t.beta1 == 0.5
           and t.beta2 == 0.999)  # fmt: skip
-    fixed("inner lr schedule", "lbt.est_lr_final", f"{lb.est_lr_final:g}", "constant",
-          lb.est_lr_final < 0)  # fmt: skip
     fixed("hypergradient", "lbt.hypergrad", lb.hypergrad, "unrolled (`tf.gradients` through K steps)",
           lb.hypergrad == "unrolled")  # fmt: skip
     fixed(

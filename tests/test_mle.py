@@ -54,23 +54,22 @@ def test_mixture_log_likelihood_of_the_ring_rises() -> None:
     assert trainer.metrics["modes_covered"] >= 6 and math.isfinite(trainer.metrics["elbo_gen"])
 
 
-def test_the_teachers_schedules_and_fit_rate_are_lbts() -> None:
-    """Decoder variance and fit-rate anneals advance as under LBT, iteration for iteration."""
-    anneal = {"model.vae_x_var_final": 1e-3, "model.vae_anneal_steps": 4, "lbt.est_lr_final": 1e-4,
-              "lbt.est_lr_anneal_steps": 4, "train.batch_size": 32, "train.gen_batch_size": 32}  # fmt: skip
-    cfgs = {m: config.build("ring-vae", anneal | {"train.method": m}) for m in ("lbt", "mle")}
+def test_the_teachers_schedule_is_lbts() -> None:
+    """The kernel density's bandwidth anneal advances as under LBT, iteration for iteration."""
+    anneal = {"model.kde_anneal_steps": 4, "train.batch_size": 32, "train.gen_batch_size": 32}
+    cfgs = {m: config.build("ring-kde", anneal | {"train.method": m}) for m in ("lbt", "mle")}
     methods = {m: build_method(cfg, 2) for m, cfg in cfgs.items()}
-    data = make_data(config.build("ring-vae"))
+    data = make_data(config.build("ring-kde"))
     lbt, mle = methods["lbt"], methods["mle"]
     seen = []
     for _ in range(3):
         for m in methods.values():
             m.step(lambda n: data.sample(n))
-        assert float(lbt.estimator.x_var) == float(mle.estimator.x_var)
-        assert lbt.inner_lr_scale == mle.fit_lr_anneal
-        seen.append((float(mle.estimator.x_var), mle.fit_lr_anneal))
-    for (var0, rate0), (var1, rate1) in zip(seen, seen[1:], strict=False):
-        assert var1 < var0 and rate1 < rate0  # both anneals moved
+        # in units of the data's spread, which each calibrates on its own batch
+        lbt_h, mle_h = (float(t.bandwidth / t.scale) for t in (lbt.estimator, mle.estimator))
+        assert lbt_h == pytest.approx(mle_h, rel=1e-6)
+        seen.append(mle_h)
+    assert seen[0] > seen[1] > seen[2]  # the anneal moved
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -85,9 +84,7 @@ def _same(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize(
     ("preset", "extra"),
     [
-        # the VAE's decoder variance and the fit's rate both annealed: two schedules to carry on
-        ("ring-vae", {"model.vae_x_var_final": 1e-3, "model.vae_anneal_steps": 20,
-                      "lbt.est_lr_final": 1e-4, "lbt.est_lr_anneal_steps": 20}),
+        ("ring-vae", {}),  # Adam's moments and the step counter to carry on
         ("ring-kde", {}),  # closed form: calibrated once, bandwidth annealed, refitted on data
     ],
 )  # fmt: skip

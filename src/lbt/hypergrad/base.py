@@ -38,7 +38,6 @@ class TeachingProblem:
     steps: int
     options: dict[str, float] = field(default_factory=dict)
     carry: Params = field(default_factory=dict)
-    lr_scale: float = 1.0  # the inner optimizer's rate factor for these steps (an annealed rate)
     step: InnerStep | None = None  # a compiled inner step (lbt.compiled); None: autograd's
 
 

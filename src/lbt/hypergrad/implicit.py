@@ -164,8 +164,7 @@ def implicit(problem: TeachingProblem, x_data: Tensor) -> Teaching:
 
     # phi_K without a graph: phi_0 (even a differentiable refit) is a starting point only.
     phi0 = {k: v.detach() for k, v in p.phi0.items()}
-    phi_k, _, _ = unroll(p.loss, phi0, p.state, p.inner, detached_batch, p.steps, create_graph=False,
-                       lr_scale=p.lr_scale)  # fmt: skip
+    phi_k, _, _ = unroll(p.loss, phi0, p.state, p.inner, detached_batch, p.steps, create_graph=False)
     phi = {k: v.detach().requires_grad_(True) for k, v in phi_k.items()}
     names = list(phi)
     with torch.enable_grad():

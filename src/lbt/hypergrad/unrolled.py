@@ -16,6 +16,6 @@ def unrolled(problem: TeachingProblem, x_data: Tensor) -> Teaching:
     """``f_G(phi_K(theta))`` with every inner step kept in the graph (memory grows with K)."""
     p = problem
     phi_k, _, _ = unroll(p.loss, p.phi0, p.state, p.inner, p.gen_batch, p.steps, create_graph=True,
-                           lr_scale=p.lr_scale, step=p.step)  # fmt: skip
+                         step=p.step)  # fmt: skip
     out = p.loss(phi_k, x_data)
     return Teaching(out, out.detach())

@@ -44,10 +44,6 @@ class LBTConfig:
     # The teacher's ordinary (fitting) updates' epsilon; 0: adam_eps. The cap adam_eps puts on
     # the hypergradient also slows the fit, which nothing differentiates through (docs/images.md).
     fit_adam_eps: float = 0.0
-    # < 0: constant; else both inner rates (unrolled and fitting) anneal geometrically from est_lr
-    # to this over est_lr_anneal_steps iterations (a teacher whose fit must sharpen: grid-vae).
-    est_lr_final: float = -1.0
-    est_lr_anneal_steps: int = 0
     adam_eps_inside_sqrt: bool = True
     adam_second_moment_grad: bool = False
     hypergrad: str = "unrolled"  # unrolled | implicit (lbt.hypergrad)
@@ -76,15 +72,6 @@ def write_fit(estimator: nn.Module, fit: Params) -> None:
             if own[k].shape != v.shape:
                 own[k].resize_(v.shape)  # kernel centres follow the generator batch size
             own[k].copy_(v)
-
-
-def fit_lr_anneal(settings: LBTConfig, iteration: int) -> float:
-    """The teacher's rates' factor at ``iteration``: 1, or on the geometric anneal from
-    ``lbt.est_lr`` to ``lbt.est_lr_final`` over ``lbt.est_lr_anneal_steps`` (LBT and MLE alike)."""
-    if settings.est_lr_final < 0:
-        return 1.0
-    end = settings.est_lr_final / settings.est_lr
-    return end ** min(iteration / max(settings.est_lr_anneal_steps, 1), 1.0)
 
 
 def inner_optimizer(settings: LBTConfig, beta1: float, beta2: float, fit: bool = False) -> Optimizer:
@@ -205,11 +192,6 @@ class LBT(Method):
             self.compiled.begin_iteration()
         self.steps_done.add_(1)
 
-    @property
-    def inner_lr_scale(self) -> float:
-        """Both inner rates' factor now: 1, or on a geometric anneal to ``lbt.est_lr_final``."""
-        return fit_lr_anneal(self.settings, int(self.steps_done))
-
     def update_estimator(self) -> float:
         """``n_est`` ordinary updates of E on generator samples; nothing is differentiated through."""
         loss: Tensor | float = float("nan")
@@ -219,7 +201,7 @@ class LBT(Method):
             phi, self.inner_state, losses = unroll(
                 nll, phi, self.inner_state, self.fit_opt,
                 self._detached_gen_batch, self.est_steps if phi else 0, create_graph=False,
-                lr_scale=self.est_lr_mult * self.lr_factor * self.inner_lr_scale,
+                lr_scale=self.est_lr_mult * self.lr_factor,
                 step=self._step(context, fit=True),
             )  # fmt: skip
             self._write_estimator(phi)
@@ -249,7 +231,7 @@ class LBT(Method):
         steps = self.unroll_steps if phi0 else 0
         problem = TeachingProblem(self._loss(context), phi0, self.inner_state, self.inner, self._gen_batch,
                                   steps, self.hypergrad_options, self.hypergrad_carry,
-                                  self.inner_lr_scale, self._step(context, fit=False))  # fmt: skip
+                                  step=self._step(context, fit=False))  # fmt: skip
         return self.hypergrad(problem, x_data)
 
     def step(self, data: DataFn, lr_scale: float = 1.0) -> dict[str, float]:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from lbt import distributed
 from lbt.errors import LBTError
 from lbt.methods.base import DataFn, Method, OuterSettings, Submodule
-from lbt.methods.lbt import LBTConfig, fit_lr_anneal, inner_optimizer, write_fit
+from lbt.methods.lbt import LBTConfig, inner_optimizer, write_fit
 from lbt.models import as_estimator, make_estimator
 from lbt.models.teachers import Calibrates, Refits, Samples, Scheduled
 from lbt.optim import Params, State
@@ -97,13 +97,8 @@ class MLE(Method):
 
     def generator_lr(self) -> float | None:
         """None: there is no generator rate, and ``step`` ignores the loop's schedule factor
-        (the teacher keeps LBT's fitting rate and its anneal, scaled by ``lr_factor``)."""
+        (the teacher keeps LBT's fitting rate, scaled by ``lr_factor``)."""
         return None
-
-    @property
-    def fit_lr_anneal(self) -> float:
-        """The fit's rate factor now, read after the iteration's count as LBT's ``inner_lr_scale``."""
-        return fit_lr_anneal(self.settings, int(self.steps_done))
 
     def _start(self, data: DataFn) -> tuple[Params, Params]:
         """The fit's starting point and its fixed context: a :class:`Refits` teacher's closed-form
@@ -131,7 +126,7 @@ class MLE(Method):
         if isinstance(self.estimator, Scheduled):
             self.estimator.schedule(int(self.steps_done))
         self.steps_done.add_(1)
-        scale = self.est_lr_mult * self.lr_factor * self.fit_lr_anneal
+        scale = self.est_lr_mult * self.lr_factor
         loss: Tensor | float = float("nan")
         for _ in range(self.fits):
             phi, context = self._start(data)

@@ -24,8 +24,6 @@ class VAEConfig:
     est_hidden: int = 128  # hidden width of the encoder and the decoder
     vae_latent: int = 32  # latent dimensions (categorical-vae: codes)
     vae_x_var: float = 1e-3
-    vae_x_var_final: float = -1.0  # > 0: decoder variance annealed geometrically to this value
-    vae_anneal_steps: int = 0  # ... over this many iterations
     vae_min_std: float = 0.0  # categorical-vae: > 0, a soft floor under the codes' standard deviations
 
 
@@ -34,11 +32,6 @@ class VAE(TeacherModule):
 
     As in the official code: tanh MLPs with two hidden layers of 128, latent 32, decoder variance
     1e-3, analytic KL to the standard-normal prior, a single reparameterised sample.
-
-    With ``x_var_final > 0`` the decoder variance is annealed geometrically from ``x_var`` to it
-    over ``anneal_steps`` iterations (:meth:`schedule`): a wide decoder is a smooth density that
-    every generated sample feels, as the kernel density's wide bandwidth is, and it sharpens to
-    the modes' own width. The variance is a buffer, so a checkpoint carries it.
     """
 
     def __init__(
@@ -47,42 +40,25 @@ class VAE(TeacherModule):
         latent: int = 32,
         hidden: int = 128,
         x_var: float = 1e-3,
-        *,
-        x_var_final: float = -1.0,
-        anneal_steps: int = 0,
     ) -> None:
         super().__init__()
         self.latent = latent
-        self.x_var0 = x_var
-        self.x_var1 = x_var if x_var_final <= 0 else x_var_final
-        self.anneal_steps = anneal_steps
+        self.x_var = x_var
         self.encoder = glorot_(mlp([x_dim, hidden, hidden, 2 * latent]))
         self.decoder = glorot_(mlp([latent, hidden, hidden, x_dim]))
-        self.register_buffer("x_var", torch.tensor(float(x_var)))
-        self._register_load_state_dict_pre_hook(self._default_x_var)
+        self._register_load_state_dict_pre_hook(self._drop_x_var)
 
-    def _default_x_var(self, state: dict, prefix: str, *_: object) -> None:
-        """Checkpoints written before the variance was a buffer load with the configured one."""
-        state.setdefault(prefix + "x_var", self.x_var.detach().clone())
-
-    def schedule(self, iteration: int) -> None:
-        """The decoder variance at ``iteration``: constant, or on its geometric anneal."""
-        if self.x_var1 != self.x_var0:
-            t = min(iteration / max(self.anneal_steps, 1), 1.0)
-            self.x_var.fill_(self.x_var0 * (self.x_var1 / self.x_var0) ** t)
+    def _drop_x_var(self, state: dict, prefix: str, *_: object) -> None:
+        """Checkpoints from the days of the variance anneal carry it as a buffer; it is the configured
+        constant (a run that annealed it is refused by its config's removed keys)."""
+        state.pop(prefix + "x_var", None)
 
     def forward(self, x: Tensor) -> Tensor:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         x_mean = self.decoder(z)
-        d = x.shape[-1]
-        # A constant variance stays a Python number (the arithmetic as it always was); an annealed
-        # one is read from its buffer.
-        x_var: Tensor | float = self.x_var if self.x_var1 != self.x_var0 else self.x_var0
-        log_norm = d * (
-            torch.log(2 * math.pi * x_var) if isinstance(x_var, Tensor) else math.log(2 * math.pi * x_var)
-        )
-        log_px = -0.5 * (log_norm + ((x - x_mean) ** 2).sum(-1) / x_var)
+        log_norm = x.shape[-1] * math.log(2 * math.pi * self.x_var)
+        log_px = -0.5 * (log_norm + ((x - x_mean) ** 2).sum(-1) / self.x_var)
         kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
         return log_px - kl
 
@@ -165,5 +141,4 @@ def build_categorical_vae(cfg: Config, x_dim: int) -> CategoricalVAE:
 
 def build_vae(cfg: Config, x_dim: int) -> VAE:
     m: VAEConfig = cfg.model
-    return VAE(x_dim, m.vae_latent, m.est_hidden, m.vae_x_var, x_var_final=m.vae_x_var_final,
-               anneal_steps=m.vae_anneal_steps)  # fmt: skip
+    return VAE(x_dim, m.vae_latent, m.est_hidden, m.vae_x_var)
