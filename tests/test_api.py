@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -64,3 +65,32 @@ def test_in_memory_trainer_writes_nothing(tmp_path, monkeypatch):
     assert torch.isfinite(x).all()
     assert set(trainer.evaluate(2000)) >= {"modes_covered", "high_quality_fraction", "inner_mode_kl"}
     assert ring().dim == 2
+
+
+@pytest.mark.parametrize(
+    ("threads", "omp", "inside"),
+    [(0, None, 1), (0, "2", 2), (2, None, 2), (3, "1", 3)],  # point data: one thread unless told
+)
+def test_training_threads_and_the_callers_restored(monkeypatch, tmp_path, threads, omp, inside):
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    trainer = Trainer(preset="ring", out_dir=tmp_path / "run", progress=False,
+                      overrides={"train.threads": threads, "train.iterations": 2, "eval.every": 2,
+                                 "eval.samples": 200, "eval.train_samples": 200})  # fmt: skip
+    seen, step = [], trainer.method.step
+
+    def counted(*args):
+        seen.append(torch.get_num_threads())
+        return step(*args)
+
+    monkeypatch.setattr(trainer.method, "step", counted)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        trainer.fit()
+        assert seen == [inside, inside] and torch.get_num_threads() == 2
+        assert f"torch_threads: {inside}" in (tmp_path / "run" / "config.yaml").read_text()
+    finally:
+        torch.set_num_threads(before)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from lbt import config as config_mod
 from lbt import distributed, evaluation, rng, rundir
 from lbt.averaging import WeightAverage
 from lbt.config import Config
-from lbt.datasets import DATASETS, HasUnits, make_data
+from lbt.datasets import DATASETS, HasUnits, Mixture, PointCloud, make_data
 from lbt.errors import LBTError
 from lbt.extensions import load_extensions
 from lbt.methods import Adversarial, CompilesTeacher, Method, Teaches, build_method
@@ -43,6 +44,23 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise LBTError("device=cuda but no CUDA GPU is visible; use device=cpu or device=auto")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int, data: object) -> Iterator[None]:
+    """torch's CPU threads while training: ``train.threads``, or (0) one for point data unless
+    ``OMP_NUM_THREADS`` is set, else as they were. The point presets' networks are launch-bound: a
+    second thread gains at most 1.4x on idle cores and costs 20-30x when another job shares them
+    (docs/benchmarks.md). The caller's setting is restored after."""
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    elif isinstance(data, (Mixture, PointCloud)) and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def lr_scale(cfg: Config, it: int, gen_lr: float | None = None) -> float:
@@ -191,6 +209,10 @@ class Trainer:
         (``train.on_nan=stop``) or rolls back to the last good checkpoint with lower learning
         rates (``train.on_nan=rollback``).
         """
+        with cpu_threads(self.cfg.train.threads, self.data):
+            return self._fit(iterations)
+
+    def _fit(self, iterations: int | None) -> dict[str, Any]:
         cfg = self.cfg
         total = iterations if iterations is not None else cfg.train.iterations
         self._open_run_dir()

@@ -85,6 +85,9 @@ class TrainConfig:
     # The teacher's steps and loss: none (eager autograd, the reference) | inductor (torch.compile)
     # | cudagraphs (torch.compile replaying CUDA graphs; a GPU): lbt.compiled, docs/benchmarks.md
     compile: str = "none"
+    # CPU threads for torch's operators; 0: OMP_NUM_THREADS where set, else one for point data (the
+    # 2-D networks are launch-bound, lbt.train.set_cpu_threads) and torch's default for images
+    threads: int = 0
 
 
 @dataclass
@@ -241,6 +244,7 @@ NON_NEGATIVE = {
     "model.kde_anneal_steps",
     "model.vae_min_std",
     "train.time_limit",
+    "train.threads",
     "train.checkpoint_every",
     "train.max_rollbacks",
     "train.clip_norm",
