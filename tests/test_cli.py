@@ -135,6 +135,9 @@ def test_presets_and_keys_list(cli):
     assert res.returncode == 0
     for name in ["ring", "grid", "paper-ring", "paper-grid"]:
         assert name in res.stdout
+    rows = {line.split()[0]: line for line in res.stdout.splitlines()}
+    assert "estimator=kde " in rows["grid"]  # the lbt recipe's teacher, not the preset's top level
+    assert "data=folder " in rows["folder-lbt-gan"]  # listed though it needs data.path to build
     res = cli("keys")
     assert "lbt.unroll_steps = 5" in res.stdout
 

@@ -166,13 +166,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_presets(args: argparse.Namespace) -> int:
     from lbt import config
 
-    for name in sorted(config.PRESETS):
-        p = config.PRESETS[name]
-        data = p.get("data", {}).get("name", "?")
-        est = p.get("model", {}).get("estimator", "-")
-        its = p.get("train", {}).get("iterations", "-")
-        method = p.get("train", {}).get("method", "lbt")
-        print(f"{name:22s} data={data:14s} method={method:10s} estimator={est:8s} iterations={its}")
+    for name in sorted(config.PRESETS):  # resolved: defaults and the method's recipe applied
+        c = config.presets.resolve(name)
+        print(f"{name:22s} data={c.data.name:14s} method={c.train.method:10s} "
+              f"estimator={c.model.estimator:16s} iterations={c.train.iterations}")  # fmt: skip
     return 0
 
 

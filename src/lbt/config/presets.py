@@ -424,7 +424,16 @@ def build(
     overrides: list[tuple[str, Any]] | dict[str, Any] | None = None,
     **top: Any,
 ) -> Config:
-    """Defaults, the preset, its recipe for the chosen method, ``overrides``, then validation.
+    """Defaults, the preset, its recipe for the chosen method, ``overrides``, then validation."""
+    return validate(resolve(preset, overrides, **top))
+
+
+def resolve(
+    preset: str | None = None,
+    overrides: list[tuple[str, Any]] | dict[str, Any] | None = None,
+    **top: Any,
+) -> Config:
+    """:func:`build` without the validation (``lbt presets`` shows presets that need a path).
 
     A preset may hold ``recipes``: per-method overrides keyed by method name (applied when that
     method is trained) or ``method@name`` (applied on top when ``recipe=name`` is also set, e.g.
@@ -456,4 +465,4 @@ def build(
     cfg.preset = name
     for k, v in items:
         set_value(cfg, k, v)
-    return validate(cfg)
+    return cfg
