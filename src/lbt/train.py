@@ -34,6 +34,7 @@ from lbt.metrics import describe
 from lbt.optim import cosine_hold
 from lbt.resume import reopen
 from lbt.signals import Interrupted, NonFiniteError, StopSignals
+from lbt.threads import intra_op_threads
 
 DATA_BUILDERS = DATASETS  # the registry's name before it moved to lbt.datasets
 
@@ -46,21 +47,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-@contextlib.contextmanager
-def cpu_threads(threads: int, data: object) -> Iterator[None]:
+def training_threads(threads: int, data: object) -> int | None:
     """torch's CPU threads while training: ``train.threads``, or (0) one for point data unless
-    ``OMP_NUM_THREADS`` is set, else as they were. The point presets' networks are launch-bound: a
-    second thread gains at most 1.4x on idle cores and costs 20-30x when another job shares them
-    (docs/benchmarks.md). The caller's setting is restored after."""
-    before = torch.get_num_threads()
+    ``OMP_NUM_THREADS`` is set, else None (as they are). The point presets' networks are
+    launch-bound: a second thread gains at most 1.4x on idle cores and costs 20-30x when another job
+    shares them (docs/benchmarks.md)."""
     if threads > 0:
-        torch.set_num_threads(threads)
-    elif isinstance(data, (Mixture, PointCloud)) and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+        return threads
+    if isinstance(data, (Mixture, PointCloud)) and "OMP_NUM_THREADS" not in os.environ:
+        return 1
+    return None
 
 
 def lr_scale(cfg: Config, it: int, gen_lr: float | None = None) -> float:
@@ -209,7 +205,7 @@ class Trainer:
         (``train.on_nan=stop``) or rolls back to the last good checkpoint with lower learning
         rates (``train.on_nan=rollback``).
         """
-        with cpu_threads(self.cfg.train.threads, self.data):
+        with intra_op_threads(training_threads(self.cfg.train.threads, self.data)):
             return self._fit(iterations)
 
     def _fit(self, iterations: int | None) -> dict[str, Any]:

@@ -86,7 +86,7 @@ class TrainConfig:
     # | cudagraphs (torch.compile replaying CUDA graphs; a GPU): lbt.compiled, docs/benchmarks.md
     compile: str = "none"
     # CPU threads for torch's operators; 0: OMP_NUM_THREADS where set, else one for point data (the
-    # 2-D networks are launch-bound, lbt.train.cpu_threads) and torch's default for images
+    # 2-D networks are launch-bound, lbt.train.training_threads) and torch's default for images
     threads: int = 0
 
 

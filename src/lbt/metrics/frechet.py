@@ -8,29 +8,23 @@ features concatenated (384-d). Not comparable with an FID.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from lbt.errors import LBTError
+from lbt.threads import intra_op_threads
 
 # -- the Fréchet distance ----------------------------------------------------------------------
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
+def one_thread() -> AbstractContextManager[None]:
     """Run a block on one intra-op thread. The eigen-solvers on these small (<= 2048) matrices gain
     nothing from threads and, on a loaded machine, lose a lot: on a busy 2-core box a 2048 x 2048
     ``eigvals`` took 97 s on 2 threads against 4 s on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return intra_op_threads(1)
 
 
 def _sym_sqrt(c: Tensor) -> Tensor:
