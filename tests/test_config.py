@@ -77,6 +77,15 @@ def test_resumable_keys_are_real_keys_and_unknown_ones_are_refused(tmp_path):
         Trainer.resume(out, [("data.dir", "/elsewhere")])
 
 
+def test_a_resume_may_change_how_a_step_runs_but_not_what_it_trains():
+    """Threads and compilation choose how the same step is computed; a batch size changes the run."""
+    old = config.build("grid-vae")
+    new = config.build("grid-vae", {"train.threads": 2, "train.compile": "none", "train.iterations": 30000})
+    config.check_resumable(old, new)
+    with pytest.raises(LBTError, match="cannot resume with train.batch_size=256"):
+        config.check_resumable(old, config.build("grid-vae", {"train.batch_size": 256}))
+
+
 def test_each_parts_keys_are_declared_beside_its_builder_and_set_as_before():
     """The model and gan sections are gathered from the parts' own configs; the keys keep their
     names (``--set model.kde_bandwidth=...``) and their defaults."""

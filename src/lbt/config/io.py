@@ -43,12 +43,13 @@ def load(path: Path) -> Config:
 
 
 # Keys a resumed run may change: budgets, evaluation, schedules, failure policy, where the data
-# lives. Everything else (data, networks, method, batch sizes, optimizer form) must match the
+# lives, how a step runs (threads, compilation: the same mathematics, compiled and eager agreeing to
+# round-off). Everything else (data, networks, method, batch sizes, optimizer form) must match the
 # checkpoint. Each entry is a key (matching the keys it begins, train.gen_lr_final say) or a section
 # ("eval."); a resume override of a key that does not exist is refused by set_value, as any other.
 RESUMABLE_PREFIXES = ("train.iterations", "train.time_limit", "train.checkpoint_every", "train.on_nan",
                       "train.max_rollbacks", "train.rollback_lr_factor", "train.gen_lr", "eval.",
-                      "train.dist_timeout",
+                      "train.dist_timeout", "train.threads", "train.compile",
                       "device", "data.path")  # fmt: skip
 
 
