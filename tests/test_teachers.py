@@ -275,6 +275,7 @@ def test_isotropic_categorical_vae_is_the_diagonal_one_with_tied_widths():
     from lbt import config
     from lbt.models import make_estimator
     from lbt.models.teachers import CategoricalVAE
+    from lbt.models.teachers.mixture import diag_gaussian_log_probs
 
     torch.manual_seed(4)
     iso = CategoricalVAE(2, codes=5, x_var=0.02, min_std=0.01, isotropic=True).double()
@@ -293,6 +294,10 @@ def test_isotropic_categorical_vae_is_the_diagonal_one_with_tied_widths():
     assert torch.allclose(iso.log_stds.grad[:, 0], diag.log_stds.grad.sum(1), atol=1e-9)
     cfg = config.build("grid-vae", {"model.vae_isotropic": True})
     assert make_estimator(cfg, 2).log_stds.shape == (256, 1)
+    for d in (2, 20):  # the broadcast and the matrix-product paths of the shared log-density
+        xd, means, one = torch.randn(7, d, dtype=D), torch.randn(5, d, dtype=D), torch.randn(5, 1, dtype=D)
+        tied = diag_gaussian_log_probs(xd, means, one)
+        assert torch.allclose(tied, diag_gaussian_log_probs(xd, means, one.expand(5, d)), atol=1e-10)
 
 
 def test_categorical_vae_hypergradient_matches_central_differences():

@@ -74,11 +74,6 @@ class VAE(TeacherModule):
         return self.decoder(z)
 
 
-def per_axis(log_stds: Tensor, means: Tensor) -> Tensor:
-    """Log widths as one column per axis: an isotropic (codes, 1) column expanded, else as it is."""
-    return log_stds if log_stds.shape == means.shape else log_stds.expand_as(means)
-
-
 class CategoricalVAE(TeacherModule):
     """A VAE whose latent is one of ``codes`` categories; ``forward`` is the exact ELBO per example.
 
@@ -114,21 +109,20 @@ class CategoricalVAE(TeacherModule):
 
     def encode(self, x: Tensor) -> Tensor:
         """log q(c | x), shape (B, codes)."""
-        logits = diag_gaussian_log_probs(x, self.enc_centres, per_axis(self.enc_log_widths, self.enc_centres))
-        return torch.log_softmax(logits + self.enc_bias, dim=-1)
+        logits = diag_gaussian_log_probs(x, self.enc_centres, self.enc_log_widths) + self.enc_bias
+        return torch.log_softmax(logits, dim=-1)
 
     def decoder_log_stds(self) -> Tensor:
-        """The codes' log standard deviations, (codes, x_dim): ``log(min_std + exp(log_stds))`` where
-        a floor is set.
+        """The codes' log standard deviations, (codes, x_dim) or isotropic (codes, 1):
+        ``log(min_std + exp(log_stds))`` where a floor is set.
 
         Codes far narrower than the spacing of the data's modes make a mode that no code covers cost
         (distance / std)^2 nats, and that one term then steers the whole hypergradient. The floor is
         additive, so the gradient is never dead and a code far above it keeps its own width.
         """
-        log_stds = per_axis(self.log_stds, self.means)
         if self.min_log_std is None:
-            return log_stds
-        return torch.logaddexp(log_stds, torch.full_like(log_stds, self.min_log_std))
+            return self.log_stds
+        return torch.logaddexp(self.log_stds, torch.full_like(self.log_stds, self.min_log_std))
 
     def forward(self, x: Tensor) -> Tensor:
         log_q = self.encode(x)
