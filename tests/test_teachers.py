@@ -269,37 +269,6 @@ def test_categorical_vae_code_widths_floor_is_soft():
     assert plain.decoder_log_stds() is plain.log_stds  # no floor: the parameter itself
 
 
-def test_isotropic_categorical_vae_is_the_diagonal_one_with_tied_widths():
-    """``isotropic``: one width per code and per encoder centre, the diagonal VAE with both axes'
-    widths equal, and a width's gradient the sum of what the two axes would get."""
-    from lbt import config
-    from lbt.models import make_estimator
-    from lbt.models.teachers import CategoricalVAE
-    from lbt.models.teachers.mixture import diag_gaussian_log_probs
-
-    torch.manual_seed(4)
-    iso = CategoricalVAE(2, codes=5, x_var=0.02, min_std=0.01, isotropic=True).double()
-    diag = CategoricalVAE(2, codes=5, x_var=0.02, min_std=0.01).double()
-    assert iso.log_stds.shape == iso.enc_log_widths.shape == (5, 1)
-    with torch.no_grad():
-        iso.log_stds.copy_(torch.randn(5, 1, dtype=D) - 3)
-        iso.enc_log_widths.copy_(torch.randn(5, 1, dtype=D) - 3)
-        iso.prior_logits.copy_(torch.randn(5, dtype=D))
-        for name, p in diag.named_parameters():
-            p.copy_(getattr(iso, name).expand_as(p))
-    x = 0.3 * torch.randn(40, 2, dtype=D)
-    iso(x).sum().backward()
-    diag(x).sum().backward()
-    assert torch.allclose(iso(x), diag(x), atol=1e-12)
-    assert torch.allclose(iso.log_stds.grad[:, 0], diag.log_stds.grad.sum(1), atol=1e-9)
-    cfg = config.build("grid-vae", {"model.vae_isotropic": True})
-    assert make_estimator(cfg, 2).log_stds.shape == (256, 1)
-    for d in (2, 20):  # the broadcast and the matrix-product paths of the shared log-density
-        xd, means, one = torch.randn(7, d, dtype=D), torch.randn(5, d, dtype=D), torch.randn(5, 1, dtype=D)
-        tied = diag_gaussian_log_probs(xd, means, one)
-        assert torch.allclose(tied, diag_gaussian_log_probs(xd, means, one.expand(5, d)), atol=1e-10)
-
-
 def test_categorical_vae_hypergradient_matches_central_differences():
     """K = 2 Adam steps on the ELBO (encoder, decoder and prior all unrolled) against finite differences."""
     from lbt.models.teachers import CategoricalVAE

@@ -277,6 +277,8 @@ REMOVED: dict[str, tuple[Any, str]] = {
     "model.vae_anneal_steps": (0, "a343849"),
     "lbt.est_lr_final": (-1.0, "a343849"),
     "lbt.est_lr_anneal_steps": (0, "a343849"),
+    # one width per categorical-VAE code: the lattice formed later than with diagonal codes
+    "model.vae_isotropic": (False, "7ad1224"),
 }
 
 

@@ -34,14 +34,12 @@ MATMUL_ABOVE_DIM = 16
 
 
 def diag_gaussian_log_probs(x: Tensor, means: Tensor, log_stds: Tensor) -> Tensor:
-    """log N(x_b; m_c, diag(s_c^2)) for every row b of ``x`` (B, D) and component c: shape (B, C).
-    ``log_stds`` is (C, D), or (C, 1) for one width on every axis (an isotropic component)."""
+    """log N(x_b; m_c, diag(s_c^2)) for every row b of ``x`` (B, D) and component c: shape (B, C)."""
     d = x.shape[-1]
     if d <= MATMUL_ABOVE_DIM:
         z = (x[:, None, :] - means) * torch.exp(-log_stds)  # (B, C, D)
         return (-0.5 * z**2 - log_stds).sum(-1) - 0.5 * d * math.log(2 * math.pi)
     # sum_d (x_d - m_cd)^2 p_cd = x^2 p^T - 2 x (m p)^T + sum_d m^2 p, with p = 1 / s^2
-    log_stds = log_stds.expand_as(means)
     prec = torch.exp(-2 * log_stds)
     sq = (x**2) @ prec.T - 2 * x @ (means * prec).T + (means**2 * prec).sum(-1)
     return -0.5 * sq.clamp_min(0) - log_stds.sum(-1) - 0.5 * d * math.log(2 * math.pi)

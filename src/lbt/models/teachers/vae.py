@@ -25,7 +25,6 @@ class VAEConfig:
     vae_latent: int = 32  # latent dimensions (categorical-vae: codes)
     vae_x_var: float = 1e-3
     vae_min_std: float = 0.0  # categorical-vae: > 0, a soft floor under the codes' standard deviations
-    vae_isotropic: bool = False  # categorical-vae: one width per code (and per encoder centre), not per axis
 
 
 class VAE(TeacherModule):
@@ -78,12 +77,12 @@ class CategoricalVAE(TeacherModule):
     """A VAE whose latent is one of ``codes`` categories; ``forward`` is the exact ELBO per example.
 
     The decoder maps each code to a diagonal Gaussian (a mean and a learned variance per code,
-    starting at ``x_var``; with ``isotropic`` one variance for all axes); the encoder q(c|x) is a
-    radial-basis network (its own centres, widths and biases: the family the exact posterior lies
-    in, so the bound can become tight); the prior's weights are learned. The expectation over the
-    code is a sum over all codes, so the ELBO is deterministic. A decoder update moves only the
-    codes the encoder assigns a sample to, so the teacher answers locally, as a mixture's components
-    do, where the Gaussian-latent MLP VAE answers across the whole space (notes/journal.md, grid-vae).
+    starting at ``x_var``); the encoder q(c|x) is a radial-basis network (its own centres, widths and
+    biases: the family the exact posterior lies in, so the bound can become tight); the prior's
+    weights are learned. The expectation over the code is a sum over all codes, so the ELBO is
+    deterministic. A decoder update moves only the codes the encoder assigns a sample to, so the
+    teacher answers locally, as a mixture's components do, where the Gaussian-latent MLP VAE
+    answers across the whole space (notes/journal.md, grid-vae).
     """
 
     def __init__(
@@ -93,14 +92,11 @@ class CategoricalVAE(TeacherModule):
         x_var: float = 1e-2,
         init_scale: float = 1.0,
         min_std: float = 0.0,
-        isotropic: bool = False,
     ):
         super().__init__()
         self.min_log_std = math.log(min_std) if min_std > 0 else None
         means = init_scale * torch.randn(codes, x_dim)
-        # Isotropic codes cannot stretch along one axis: a diagonal code can cover a whole row of
-        # axis-aligned modes, a stripe the hypergradient does not split (notes/journal.md, grid-vae).
-        log_stds = torch.full((codes, 1 if isotropic else x_dim), 0.5 * math.log(x_var))
+        log_stds = torch.full((codes, x_dim), 0.5 * math.log(x_var))
         self.means, self.log_stds = nn.Parameter(means), nn.Parameter(log_stds)
         self.prior_logits = nn.Parameter(torch.zeros(codes))
         # The encoder starts as the exact posterior of the initial decoder; from then on it learns apart.
@@ -113,8 +109,7 @@ class CategoricalVAE(TeacherModule):
         return torch.log_softmax(logits, dim=-1)
 
     def decoder_log_stds(self) -> Tensor:
-        """The codes' log standard deviations, (codes, x_dim) or isotropic (codes, 1):
-        ``log(min_std + exp(log_stds))`` where a floor is set.
+        """The codes' log standard deviations: ``log(min_std + exp(log_stds))`` where a floor is set.
 
         Codes far narrower than the spacing of the data's modes make a mode that no code covers cost
         (distance / std)^2 nats, and that one term then steers the whole hypergradient. The floor is
@@ -141,7 +136,7 @@ class CategoricalVAE(TeacherModule):
 
 def build_categorical_vae(cfg: Config, x_dim: int) -> CategoricalVAE:
     m: VAEConfig = cfg.model
-    return CategoricalVAE(x_dim, m.vae_latent, m.vae_x_var, min_std=m.vae_min_std, isotropic=m.vae_isotropic)
+    return CategoricalVAE(x_dim, m.vae_latent, m.vae_x_var, min_std=m.vae_min_std)
 
 
 def build_vae(cfg: Config, x_dim: int) -> VAE:
