@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import as_written
 
 from lbt import Trainer, config
 from lbt.errors import LBTError
@@ -19,9 +20,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "old_runs"
 TIMING = {"train_seconds", "wall_seconds"}
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
+def _rows(path: Path) -> list[dict[str, float]]:
     with path.open() as f:
-        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
+        return [{k: float(v) for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
 
 
 @pytest.mark.parametrize("preset", ["ring", "ring-vae"])
@@ -34,34 +35,21 @@ def test_an_old_run_evaluates_to_its_own_final_metrics(preset, tmp_path):
         assert again[key] == pytest.approx(before[key], rel=1e-6), key
 
 
-def _number(value: object) -> object:
-    """A CSV cell or JSON value as a float where it is a number, else as it is."""
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return value
-
-
-def _number_or_text(value: object) -> object:
-    """A number up to another CPU's float32 round-off (~1e-7 relative after a few steps), else as is."""
-    number = _number(value)
-    return pytest.approx(number, rel=1e-5, abs=1e-9) if isinstance(number, float) else number
+def _as_written(row: dict[str, object]) -> dict[str, object]:
+    return {k: as_written(k, v, rel=1e-5) for k, v in row.items()}
 
 
 @pytest.mark.parametrize("preset", ["ring", "ring-vae"])
 def test_an_old_run_resumes_to_the_numbers_its_own_code_wrote(preset, tmp_path):
     run = shutil.copytree(FIXTURES / preset, tmp_path / preset)
     Trainer.resume(run, [("train.iterations", 6)], progress=False).fit()
-    now_rows, then_rows = _rows(run / "history.csv"), _rows(FIXTURES / preset / "history_resumed_to_6.csv")
-    assert [row.keys() for row in now_rows] == [row.keys() for row in then_rows]
-    assert [{k: _number(v) for k, v in row.items()} for row in now_rows] == [
-        {k: _number_or_text(v) for k, v in row.items()} for row in then_rows
-    ]
+    then_rows = _rows(FIXTURES / preset / "history_resumed_to_6.csv")
+    assert _rows(run / "history.csv") == [_as_written(row) for row in then_rows]
     now = json.loads((run / "metrics.json").read_text())
     then = json.loads((FIXTURES / preset / "metrics_resumed_to_6.json").read_text())
-    assert {k: _number(v) for k, v in now.items() if k not in TIMING} == {
-        k: _number_or_text(v) for k, v in then.items() if k not in TIMING
-    }
+    assert {k: v for k, v in now.items() if k not in TIMING} == _as_written(
+        {k: v for k, v in then.items() if k not in TIMING}
+    )
 
 
 def test_removed_keys_at_their_last_default_load_and_resume(tmp_path):

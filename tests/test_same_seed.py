@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import needs_mnist, run_cli
+from conftest import as_written, needs_mnist, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "same_seed"
 # Not compared: times, and the classifier Frechet distance, which is scored by the project's cached
@@ -28,29 +28,17 @@ def _rows(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if k not in SKIP} for row in csv.DictReader(f)]
 
 
-# The fixtures were written on one x86 CPU; another rounds float32 reductions differently (other
-# vector kernels): after four steps ~1e-7 relative on the losses, ~1e-5 on a gradient norm, and
-# ~1e-4 absolute on the discriminator's mean probabilities, which are small and saturate. A change
-# to what is computed moves them by far more.
-REL = 1e-4
-PROBABILITIES = {"disc_real", "disc_fake"}
-
-
-def _close(key: str, value: float) -> object:
-    return pytest.approx(value, abs=5e-4) if key in PROBABILITIES else pytest.approx(value, rel=REL, abs=1e-9)
-
-
 def _same(run: Path, then: Path) -> None:
     now_rows, old_rows = _rows(run / "history.csv"), _rows(then / "history.csv")
     assert len(now_rows) == len(old_rows) == 2
     for now, old in zip(now_rows, old_rows, strict=True):
         assert now.keys() >= old.keys()
         for key, value in old.items():
-            assert now[key] == _close(key, value), key
+            assert now[key] == as_written(key, value), key
     now_m, old_m = (json.loads((d / "metrics.json").read_text()) for d in (run, then))
     for key, value in old_m.items():
         if key not in SKIP:
-            assert now_m[key] == (_close(key, value) if isinstance(value, float) else value), key
+            assert now_m[key] == (as_written(key, value) if isinstance(value, float) else value), key
 
 
 def _train(preset: str, sets: list[str], out: Path, env: dict[str, str] | None = None) -> None:
